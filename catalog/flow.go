@@ -1,0 +1,111 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Flow statuses.
+const (
+	FlowEnabled     = "enabled"
+	FlowDisabled    = "disabled"
+	FlowUnavailable = "unavailable"
+)
+
+// Flow is a partner-facing flow: one HTTP-callable entry point of an iFlow.
+type Flow struct {
+	ID          string `json:"id"`
+	Provider    string `json:"provider"`
+	ArtifactID  string `json:"artifact_id,omitempty"`
+	Address     string `json:"address,omitempty"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	Protocol    string `json:"protocol,omitempty"`
+	// URL is the iFlow endpoint the dispatcher POSTs to.
+	URL    string `json:"url"`
+	Status string `json:"status"`
+	Policy Policy `json:"policy"`
+}
+
+// Policy governs how jobs of a flow are dispatched.
+type Policy struct {
+	Timeout        Duration `json:"timeout"`
+	MaxAttempts    int      `json:"max_attempts"`
+	BackoffBase    Duration `json:"backoff_base"`
+	BackoffCap     Duration `json:"backoff_cap"`
+	RetryOn500     bool     `json:"retry_on_500"`
+	Rate           float64  `json:"rate"`
+	Concurrency    int      `json:"concurrency"`
+	ForwardHeaders []string `json:"forward_headers"`
+	Breaker        Breaker  `json:"breaker"`
+}
+
+// Breaker configures the flow's circuit breaker.
+type Breaker struct {
+	ConsecutiveFailures int      `json:"consecutive_failures"`
+	FailureRatio        float64  `json:"failure_ratio"`
+	MinRequests         int      `json:"min_requests"`
+	Window              Duration `json:"window"`
+	OpenFor             Duration `json:"open_for"`
+	HalfOpenProbes      int      `json:"half_open_probes"`
+}
+
+// DefaultPolicy returns the defaults of DESIGN 3.1.
+func DefaultPolicy() Policy {
+	return Policy{
+		Timeout: Duration(60 * time.Second), MaxAttempts: 8,
+		BackoffBase: Duration(time.Second), BackoffCap: Duration(5 * time.Minute),
+		Rate: 50, Concurrency: 20, ForwardHeaders: []string{},
+		Breaker: Breaker{
+			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
+			Window: Duration(30 * time.Second), OpenFor: Duration(30 * time.Second), HalfOpenProbes: 1,
+		},
+	}
+}
+
+// Validate reports every problem of a policy in one error.
+func (p Policy) Validate() error {
+	var errs []error
+	if p.Timeout.D() < time.Second || p.Timeout.D() > 10*time.Minute {
+		errs = append(errs, errors.New("policy.timeout must be 1s..10m"))
+	}
+	if p.MaxAttempts < 1 || p.MaxAttempts > 100 {
+		errs = append(errs, errors.New("policy.max_attempts must be 1..100"))
+	}
+	if p.BackoffBase.D() <= 0 || p.BackoffCap.D() < p.BackoffBase.D() {
+		errs = append(errs, errors.New("policy.backoff_base must be > 0 and <= backoff_cap"))
+	}
+	if p.Rate < 0 || p.Concurrency < 0 {
+		errs = append(errs, errors.New("policy.rate and policy.concurrency must be >= 0 (0 = unlimited)"))
+	}
+	for _, h := range p.ForwardHeaders {
+		if h == "" {
+			errs = append(errs, errors.New("policy.forward_headers must not contain empty names"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports a flow that cannot be stored.
+func (f Flow) Validate() error {
+	var errs []error
+	if !ValidID(f.ID) {
+		errs = append(errs, fmt.Errorf("flow id %q must match ^[a-z0-9][a-z0-9-]{0,62}$", f.ID))
+	}
+	if !ValidID(f.Provider) {
+		errs = append(errs, fmt.Errorf("flow provider %q is not a valid id", f.Provider))
+	}
+	if f.URL == "" {
+		errs = append(errs, errors.New("flow url is required"))
+	}
+	switch f.Status {
+	case FlowEnabled, FlowDisabled, FlowUnavailable:
+	default:
+		errs = append(errs, fmt.Errorf("flow status %q must be enabled, disabled or unavailable", f.Status))
+	}
+	if err := f.Policy.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/internal/demo"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
+)
+
+type role int
+
+const (
+	roleAll role = iota
+	roleIngress
+	roleDispatcher
+)
+
+// serveFlags are the common flags of serve, ingress and dispatcher.
+type serveFlags struct {
+	listen, adminListen, dataDir, natsURL, fsync, publicURL string
+	tlsCert, tlsKey, logLevel, natsListen, signingKey       string
+	natsUser, natsPassword, natsCreds, natsNKey, natsCA     string
+	natsCert, natsKey                                       string
+	replicas, concurrency, inlineMax                        int
+	maxPayload                                              int64
+	ackWait                                                 time.Duration
+	demo                                                    bool
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet, r role) {
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "partner API listen address")
+	fs.StringVar(&f.adminListen, "admin-listen", "", "separate listener for /admin and /metrics (optional)")
+	fs.StringVar(&f.dataDir, "data-dir", "./data", "data directory (embedded JetStream store, signing key, demo credentials)")
+	fs.StringVar(&f.natsURL, "nats-url", "", "comma-separated NATS URLs of an external cluster (default: embedded server)")
+	fs.StringVar(&f.natsUser, "nats-user", "", "NATS user")
+	fs.StringVar(&f.natsPassword, "nats-password", "", "NATS password")
+	fs.StringVar(&f.natsCreds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&f.natsNKey, "nats-nkey", "", "NATS NKey seed file")
+	fs.StringVar(&f.natsCA, "nats-ca", "", "CA file for NATS TLS")
+	fs.StringVar(&f.natsCert, "nats-cert", "", "client certificate for NATS TLS")
+	fs.StringVar(&f.natsKey, "nats-key", "", "client key for NATS TLS")
+	fs.StringVar(&f.natsListen, "nats-listen", "", "also expose the embedded NATS server on this address (e.g. 127.0.0.1:4222)")
+	fs.IntVar(&f.replicas, "replicas", 1, "stream and bucket replicas (3 on a cluster)")
+	fs.StringVar(&f.fsync, "fsync", "interval", "embedded JetStream durability: interval (survives a killed process) or always (survives power loss)")
+	fs.StringVar(&f.publicURL, "public-url", "", "base URL partners use; the token issuer (default http://<listen>)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file for the partner API")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file for the partner API")
+	fs.StringVar(&f.signingKey, "signing-key", "", "Ed25519 token signing key, PEM (default <data-dir>/signing-key.pem, created if missing)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Int64Var(&f.maxPayload, "max-payload", 64<<20, "largest accepted request body in bytes")
+	fs.IntVar(&f.inlineMax, "inline-max", 256<<10, "payloads and results above this many bytes go to the object store")
+	fs.IntVar(&f.concurrency, "dispatch-concurrency", 256, "CPI calls in flight per dispatcher process")
+	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "redelivery delay of a job whose dispatcher died")
+	if r == roleAll {
+		fs.BoolVar(&f.demo, "demo", false, "also run a simulated CPI tenant with demo flows and credentials")
+	}
+}
+
+func runServe(ctx context.Context, args []string, r role) error {
+	name := map[role]string{roleAll: "serve", roleIngress: "ingress", roleDispatcher: "dispatcher"}[r]
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var f serveFlags
+	f.register(fs, r)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if r != roleAll && f.natsURL == "" {
+		return errors.New(name + " needs --nats-url (only serve embeds a NATS server)")
+	}
+	if f.adminListen != "" {
+		return errors.New("--admin-listen is not available yet: /admin and /metrics are served with the partner API")
+	}
+	level, err := telemetry.ParseLevel(f.logLevel)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(os.Stderr, level)
+	tracing, err := telemetry.SetupTracing(ctx, "cpibroker")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracing.Shutdown(sctx)
+	}()
+	cfg := broker.Config{
+		DataDir: f.dataDir, NATSListen: f.natsListen, Fsync: f.fsync, SigningKey: f.signingKey,
+		NATS: natsx.ConnectConfig{
+			URLs: f.natsURL, User: f.natsUser, Password: f.natsPassword, CredsFile: f.natsCreds,
+			NKeyFile: f.natsNKey, CAFile: f.natsCA, CertFile: f.natsCert, KeyFile: f.natsKey,
+		},
+		Layout:     natsx.Layout{Replicas: f.replicas, AckWait: f.ackWait},
+		Ingress:    r != roleDispatcher,
+		Dispatcher: r != roleIngress,
+		Logger:     log,
+		Tracing:    tracing,
+	}
+	cfg.IngressConfig.Listen, cfg.IngressConfig.PublicURL = f.listen, f.publicURL
+	cfg.IngressConfig.TLSCert, cfg.IngressConfig.TLSKey = f.tlsCert, f.tlsKey
+	cfg.IngressConfig.MaxPayload = f.maxPayload
+	cfg.Jobs.InlineMax = f.inlineMax
+	cfg.DispatcherConfig.Concurrency = f.concurrency
+
+	var (
+		sim    *cpisim.Sim
+		simCfg cpisim.Config
+	)
+	if f.demo {
+		if sim, simCfg, err = demo.Sim(log); err != nil {
+			return fmt.Errorf("demo simulator: %w", err)
+		}
+		defer func() { _ = sim.Close() }()
+	}
+	b, err := broker.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("cpibroker started", "role", name, "listen", b.BaseURL(), "data_dir", f.dataDir)
+	if f.demo {
+		creds, err := demo.Setup(ctx, b.Catalog, sim, simCfg, b.BaseURL(), f.dataDir)
+		if err != nil {
+			_ = b.Stop()
+			return fmt.Errorf("demo setup: %w", err)
+		}
+		printDemo(creds, sim, f.dataDir)
+	}
+	return b.Wait()
+}
+
+func printDemo(c demo.Credentials, sim *cpisim.Sim, dataDir string) {
+	fmt.Printf(`
+cpibroker demo is running.
+
+  partner API       %[1]s
+  simulated CPI     %[2]s  (admin: %[2]s/sim/v1/iflows)
+  credentials file  %[3]s/demo-credentials.json
+
+  partner  client_id=%[4]s client_secret=%[5]s
+           webhook_secret=%[6]s
+  admin    client_id=%[7]s client_secret=%[8]s
+
+Try it:
+
+  TOKEN=$(curl -s -u '%[4]s:%[5]s' -d grant_type=client_credentials %[1]s/oauth/token | jq -r .access_token)
+  curl -i -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+       -d '{"order":42}' %[1]s/v1/flows/demo-echo/jobs
+  curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/jobs/<id from Location>?wait=10s'
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/v1/jobs/<id>/result
+
+Flows: demo-echo (echo), demo-slow (500 ms), demo-flaky (503 half the time, retried).
+Stop with Ctrl-C; state and credentials survive a restart with the same --data-dir.
+`, c.BaseURL, sim.URL(), dataDir, c.Partner.ClientID, c.Partner.ClientSecret, c.Partner.WebhookSecret,
+		c.Admin.ClientID, c.Admin.ClientSecret)
+}

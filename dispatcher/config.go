@@ -1,0 +1,107 @@
+package dispatcher
+
+import (
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Config tunes a Dispatcher. Zero values take the documented defaults.
+type Config struct {
+	// Concurrency is the number of CPI calls in flight in this process.
+	// Default 256.
+	Concurrency int
+	// BatchSize is the most jobs pulled from one consumer at once. Kept
+	// small so pulled jobs never wait long enough to outrun AckWait.
+	// Default 16.
+	BatchSize int
+	// IdleWait is how long a pull on an empty consumer waits for a job.
+	// Default 5s.
+	IdleWait time.Duration
+	// ReconcileInterval is how often consumers are listed to find new ones
+	// and queue subjects that lost theirs. Default 2s.
+	ReconcileInterval time.Duration
+	// IdleConsumerTTL: a consumer with nothing pending for this long is
+	// deleted. Default 10m.
+	IdleConsumerTTL time.Duration
+	// Grace is how long in-flight jobs may finish after Run's ctx ends.
+	// Default 25s.
+	Grace time.Duration
+	// HTTPClient is the base client for CPI calls; its transport is wrapped
+	// with otelhttp. Default: a tuned client.
+	HTTPClient *http.Client
+	// Now is the clock; Rand draws backoff jitter. Both injectable for tests.
+	Now  func() time.Time
+	Rand func() float64
+	// Logger, TracerProvider and Propagator; defaults discard.
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency == 0 {
+		c.Concurrency = 256
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 16
+	}
+	if c.IdleWait == 0 {
+		c.IdleWait = 5 * time.Second
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = 2 * time.Second
+	}
+	if c.IdleConsumerTTL == 0 {
+		c.IdleConsumerTTL = 10 * time.Minute
+	}
+	if c.Grace == 0 {
+		c.Grace = 25 * time.Second
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 512,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			ForceAttemptHTTP2:   true,
+		}}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.TraceContext{}
+	}
+}
+
+// Validate reports impossible settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Concurrency < 1 {
+		errs = append(errs, errors.New("dispatcher: concurrency must be >= 1"))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 256 {
+		errs = append(errs, errors.New("dispatcher: batch size must be 1..256"))
+	}
+	if c.IdleWait < 100*time.Millisecond {
+		errs = append(errs, errors.New("dispatcher: idle wait must be >= 100ms"))
+	}
+	return errors.Join(errs...)
+}

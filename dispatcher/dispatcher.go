@@ -1,0 +1,134 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+)
+
+// Dispatcher pulls jobs and runs them against their flows' providers.
+// Several dispatchers, in one process or many, share the work.
+type Dispatcher struct {
+	cfg      Config
+	res      *natsx.Resources
+	nc       *nats.Conn
+	store    *jobs.Store
+	cat      *catalog.Store
+	tracer   trace.Tracer
+	invokers *invokers
+
+	slots   chan struct{} // one token per CPI call in flight
+	gate    *gate
+	work    sync.WaitGroup // in-flight jobs
+	workCtx context.Context
+
+	mu      sync.Mutex
+	pullers map[string]*puller
+}
+
+// New returns a Dispatcher. nc is used for the consumer advisories.
+func New(cfg Config, nc *nats.Conn, res *natsx.Resources, store *jobs.Store, cat *catalog.Store) (*Dispatcher, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{
+		cfg: cfg, res: res, nc: nc, store: store, cat: cat,
+		tracer:  cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher"),
+		slots:   make(chan struct{}, cfg.Concurrency),
+		gate:    newGate(),
+		pullers: map[string]*puller{},
+	}
+	d.invokers = newInvokers(cfg.HTTPClient, cfg.TracerProvider, cfg.Propagator)
+	return d, nil
+}
+
+// Pause stops pulling new jobs (in-flight ones finish). The benchmark uses
+// it to measure accepting alone.
+func (d *Dispatcher) Pause() { d.gate.set(true) }
+
+// Resume starts pulling again.
+func (d *Dispatcher) Resume() { d.gate.set(false) }
+
+// Run discovers consumers and dispatches until ctx ends, then lets
+// in-flight jobs finish for up to Grace; unfinished ones are redelivered
+// by JetStream after AckWait.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	// In-flight jobs run on workCtx, which outlives ctx by the grace period.
+	workCtx, workCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer workCancel()
+	d.workCtx = workCtx
+	g, gctx := errgroup.WithContext(ctx)
+	adv := make(chan string, 256)
+	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", onAdvisory(adv))
+	if err != nil {
+		return fmt.Errorf("dispatcher: advisory subscription: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	g.Go(func() error { return d.reconcileLoop(gctx, adv) })
+	err = g.Wait()
+	d.mu.Lock()
+	for _, p := range d.pullers {
+		p.stop()
+	}
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.work.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.Grace):
+		d.cfg.Logger.Warn("dispatcher: grace period over, unfinished jobs will be redelivered")
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// gate blocks pullers while paused.
+type gate struct {
+	mu     sync.Mutex
+	paused bool
+	open   chan struct{}
+}
+
+func newGate() *gate {
+	g := &gate{open: make(chan struct{})}
+	close(g.open)
+	return g
+}
+
+func (g *gate) set(paused bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if paused == g.paused {
+		return
+	}
+	g.paused = paused
+	if paused {
+		g.open = make(chan struct{})
+	} else {
+		close(g.open)
+	}
+}
+
+// wait returns once the gate is open or ctx ends.
+func (g *gate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	ch := g.open
+	g.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,58 @@
+package dispatcher
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// invokers keeps one CPI client per provider (its token and CSRF caches),
+// rebuilt when the provider's settings change.
+type invokers struct {
+	http *http.Client
+	mu   sync.Mutex
+	byID map[string]invoker
+}
+
+type invoker struct {
+	prov   catalog.Provider
+	client *cpiclient.Client
+}
+
+func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.TextMapPropagator) *invokers {
+	transport := base.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	c := *base
+	c.Transport = otelhttp.NewTransport(transport,
+		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "CPI " + r.Method + " " + r.URL.Path }))
+	return &invokers{http: &c, byID: map[string]invoker{}}
+}
+
+func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	if cur, ok := iv.byID[p.ID]; ok && equalProvider(cur.prov, p) {
+		return cur.client, nil
+	}
+	c, err := cpiclient.New(cpiclient.Config{
+		TokenURL: p.Runtime.TokenURL, ClientID: p.Runtime.ClientID, ClientSecret: p.Runtime.ClientSecret,
+		CSRF: p.CSRF, HTTPClient: iv.http,
+	})
+	if err != nil {
+		return nil, err
+	}
+	iv.byID[p.ID] = invoker{prov: p, client: c}
+	return c, nil
+}
+
+func equalProvider(a, b catalog.Provider) bool {
+	return a.Runtime == b.Runtime && a.CSRF == b.CSRF && a.Type == b.Type
+}

@@ -1,0 +1,313 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// dispatch runs one pulled job on its own goroutine; the caller has taken
+// a slot for it, which is released when the job is handled.
+func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller) {
+	d.work.Add(1)
+	go func() {
+		defer d.work.Done()
+		defer func() { <-d.slots }()
+		d.handle(d.workCtx, m, p)
+	}()
+}
+
+// attempt is one pulled job being worked on.
+type attempt struct {
+	msg  jetstream.Msg
+	seq  uint64
+	job  *cpibv1.Job
+	rec  *cpibv1.JobRecord
+	rev  uint64
+	flow catalog.Flow
+	span trace.Span
+}
+
+func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller) {
+	log := d.cfg.Logger
+	meta, err := m.Metadata()
+	if err != nil {
+		log.Error("dispatcher: message without metadata", "err", err)
+		return
+	}
+	job := &cpibv1.Job{}
+	if err := proto.Unmarshal(m.Data(), job); err != nil || job.GetId() == "" {
+		// Nothing can run it; keep it for an operator instead of looping.
+		log.Error("dispatcher: undecodable job message; moved to DLQ", "consumer", p.name, "seq", meta.Sequence.Stream, "err", err)
+		d.deadLetterRaw(ctx, p, m)
+		_ = m.Ack()
+		return
+	}
+	ctx = d.cfg.Propagator.Extract(ctx, natsx.HeaderCarrier(m.Headers()))
+	ctx, span := d.tracer.Start(ctx, "dispatch "+job.GetFlow(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("job.id", job.GetId()), attribute.String("client.id", job.GetClient()),
+			attribute.String("flow.id", job.GetFlow()), attribute.Int("run", int(job.GetRun())),
+			attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
+		))
+	defer span.End()
+	a := &attempt{msg: m, seq: meta.Sequence.Stream, job: job, span: span}
+	stopProgress := d.keepAlive(m)
+	defer stopProgress()
+	if err := d.run(ctx, a); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		log.Warn("dispatcher: job not finished; JetStream will redeliver it", "job_id", job.GetId(), "err", err)
+		_ = m.NakWithDelay(time.Second)
+	}
+}
+
+// keepAlive tells JetStream the job is in progress every AckWait/3, so a
+// long CPI call is not redelivered to another dispatcher.
+func (d *Dispatcher) keepAlive(m jetstream.Msg) func() {
+	t := time.NewTicker(d.res.Layout.AckWait / 3)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { t.Stop(); close(done) }
+}
+
+// run takes a job from its record's state to the next one. It returns an
+// error only when JetStream itself failed, so the message is redelivered.
+func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
+	for {
+		rec, rev, err := d.store.Get(ctx, a.job.GetId())
+		if errors.Is(err, jobs.ErrNotFound) {
+			// The ingress's record write was lost: the message is the job.
+			rec = jobs.RecordFor(a.job)
+			if rev, err = d.store.Create(ctx, rec); errors.Is(err, jobs.ErrConflict) {
+				continue
+			}
+		}
+		if err != nil {
+			return err
+		}
+		a.rec, a.rev = rec, rev
+		break
+	}
+	if !d.current(a) {
+		a.span.AddEvent("duplicate or stale message dropped")
+		return a.msg.Ack()
+	}
+	now := d.cfg.Now()
+	if a.rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED && a.rec.GetAttempts() == 0 &&
+		a.rec.GetExpiresAt() != nil && now.After(a.rec.GetExpiresAt().AsTime()) {
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
+			&cpibv1.JobError{Code: jobs.CodeExpired, Message: "the job was not dispatched before it expired"})
+	}
+	flow, ok := d.cat.Flow(a.job.GetFlow())
+	if !ok {
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
+			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow no longer exists"})
+	}
+	a.flow = flow
+	if flow.Status != catalog.FlowEnabled {
+		// The puller stops pulling this pair; this job raced the change.
+		return a.msg.NakWithDelay(5 * time.Second)
+	}
+	// Start the attempt: one compare-and-set makes this dispatcher its owner.
+	a.rec.Status = cpibv1.JobStatus_JOB_STATUS_RUNNING
+	a.rec.Attempts++
+	a.rec.DispatchSeq = a.seq
+	a.rec.UpdatedAt = timestamppb.New(now)
+	a.rec.NextAttemptAt = nil
+	rev, err := d.store.Put(ctx, a.rec, a.rev)
+	if errors.Is(err, jobs.ErrConflict) {
+		return d.run(ctx, a) // canceled or taken meanwhile: decide again
+	}
+	if err != nil {
+		return err
+	}
+	a.rev = rev
+	a.span.SetAttributes(attribute.Int("attempt", int(a.rec.GetAttempts())))
+	return d.invoke(ctx, a)
+}
+
+// current reports whether this message should drive the job: it belongs to
+// the record's run, the run has not ended, and either the job waits for
+// exactly this attempt or this is a redelivery of the message that owns a
+// running attempt (its dispatcher died).
+func (d *Dispatcher) current(a *attempt) bool {
+	r := a.rec
+	if r.GetRun() != a.job.GetRun() || jobs.Terminal(r.GetStatus()) {
+		return false
+	}
+	if r.GetStatus() == cpibv1.JobStatus_JOB_STATUS_RUNNING {
+		return r.GetDispatchSeq() == a.seq
+	}
+	return r.GetAttempts() == a.job.GetAttempts()
+}
+
+// invoke calls the iFlow and records the outcome.
+func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
+	prov, ok := d.cat.Provider(a.flow.Provider)
+	if !ok {
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
+			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow's provider no longer exists"})
+	}
+	client, err := d.invokers.get(prov)
+	if err != nil {
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
+			&cpibv1.JobError{Code: jobs.CodeCPIError, Message: "provider misconfigured: " + err.Error()})
+	}
+	body, err := d.store.Payload(ctx, a.job)
+	if err != nil {
+		return err
+	}
+	resp, callErr := client.Invoke(ctx, cpiclient.Request{
+		URL:            flowURL(a.flow, a.job.GetFlowPath()),
+		Query:          a.job.GetQuery(),
+		ContentType:    a.job.GetContentType(),
+		Body:           body,
+		Header:         headersOf(a.job.GetHeaders()),
+		ApplicationID:  a.job.GetId(),
+		IdempotencyKey: fmt.Sprintf("%s.%d", a.job.GetId(), a.job.GetRun()),
+		Timeout:        a.flow.Policy.Timeout.D(),
+	})
+	out, _ := classify(resp, callErr, a.flow.Policy)
+	if resp != nil {
+		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
+	}
+	switch {
+	case out == succeeded:
+		res, err := d.result(ctx, a, resp)
+		if err != nil {
+			return err
+		}
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_SUCCEEDED, res, nil)
+	case out == businessError:
+		res, err := d.result(ctx, a, resp)
+		if err != nil {
+			return err
+		}
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, res, &cpibv1.JobError{
+			Code: jobs.CodeCPIError, StatusCode: int32(resp.StatusCode),
+			Message: fmt.Sprintf("CPI answered %d", resp.StatusCode),
+		})
+	}
+	// Retryable.
+	jerr := &cpibv1.JobError{Code: jobs.CodeAttemptsExhausted}
+	if callErr != nil {
+		jerr.Message = callErr.Error()
+		a.span.RecordError(callErr)
+	} else {
+		jerr.StatusCode = int32(resp.StatusCode)
+		jerr.Message = fmt.Sprintf("CPI answered %d", resp.StatusCode)
+	}
+	if int(a.rec.GetAttempts()) >= a.flow.Policy.MaxAttempts {
+		var res *cpibv1.Result
+		if resp != nil {
+			if res, err = d.result(ctx, a, resp); err != nil {
+				return err
+			}
+		}
+		jerr.Message = fmt.Sprintf("%d attempts failed; last: %s", a.rec.GetAttempts(), jerr.Message)
+		if err := d.deadLetter(ctx, a, jerr); err != nil {
+			return err
+		}
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, res, jerr)
+	}
+	a.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.String("reason", jerr.Message)))
+	return d.retry(ctx, a, backoff(a.flow.Policy, a.rec.GetAttempts(), resp, d.cfg.Now(), d.cfg.Rand))
+}
+
+// result turns CPI's response into the record's result, moving a large
+// body to the object store.
+func (d *Dispatcher) result(ctx context.Context, a *attempt, resp *cpiclient.Response) (*cpibv1.Result, error) {
+	res := &cpibv1.Result{
+		StatusCode: int32(resp.StatusCode), ContentType: resp.ContentType,
+		Size: int64(len(resp.Body)), CpiMessageId: resp.MessageID,
+		Headers: headerList(resp.Header),
+	}
+	obj, err := d.store.StoreResultBody(ctx, a.job.GetId(), a.job.GetRun(), resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if obj != "" {
+		res.BodyObject = obj
+	} else {
+		res.Body = resp.Body
+	}
+	return res, nil
+}
+
+// finish writes the run's terminal state (compare-and-set: exactly one
+// terminal state per run) and acknowledges the message.
+func (d *Dispatcher) finish(ctx context.Context, a *attempt, st cpibv1.JobStatus, res *cpibv1.Result, jerr *cpibv1.JobError) error {
+	now := timestamppb.New(d.cfg.Now())
+	a.rec.Status = st
+	a.rec.Result = res
+	a.rec.Error = jerr
+	a.rec.UpdatedAt, a.rec.CompletedAt, a.rec.NextAttemptAt = now, now, nil
+	_, err := d.store.Put(ctx, a.rec, a.rev)
+	if errors.Is(err, jobs.ErrConflict) {
+		// Another delivery ended this run first; ours is a duplicate.
+		a.span.AddEvent("run already ended elsewhere")
+		return a.msg.Ack()
+	}
+	if err != nil {
+		return err
+	}
+	if st == cpibv1.JobStatus_JOB_STATUS_FAILED {
+		a.span.SetStatus(codes.Error, jerr.GetCode())
+	}
+	a.span.SetAttributes(attribute.String("job.status", jobs.StatusName(st)))
+	return a.msg.Ack()
+}
+
+func flowURL(f catalog.Flow, flowPath string) string {
+	if flowPath == "" {
+		return f.URL
+	}
+	base := f.URL
+	if n := len(base); n >= 2 && base[n-2:] == "/*" {
+		base = base[:n-2]
+	}
+	return base + flowPath
+}
+
+func headersOf(hs []*cpibv1.Header) map[string][]string {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(hs))
+	for _, h := range hs {
+		out[h.GetName()] = h.GetValues()
+	}
+	return out
+}
+
+func headerList(h map[string][]string) []*cpibv1.Header {
+	out := make([]*cpibv1.Header, 0, len(h))
+	for k, v := range h {
+		out = append(out, &cpibv1.Header{Name: k, Values: v})
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+package ingress
+
+import (
+	"errors"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Config configures the HTTP API. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the partner listener address. Default 127.0.0.1:8080.
+	Listen string
+	// PublicURL is the base URL partners use; the token issuer.
+	// Default "http://" + Listen.
+	PublicURL string
+	// MaxPayload is the largest request body accepted (413 above).
+	// Default 64 MiB.
+	MaxPayload int64
+	// MaxWait caps ?wait= and Prefer: wait. Default 60s.
+	MaxWait time.Duration
+	// MaxJobTTL caps the Job-TTL header. Default 7 days.
+	MaxJobTTL time.Duration
+	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed.
+	// Default none: the socket address is the client address.
+	TrustedProxies []string
+	// ReadHeaderTimeout, ReadTimeout (whole request incl. body),
+	// WriteTimeout (above the longest long-poll) and IdleTimeout of the
+	// HTTP server. Defaults 10s, 5m, MaxWait+30s, 2m.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxHeaderBytes bounds request headers. Default 64 KiB.
+	MaxHeaderBytes int
+	// QueueCacheTTL is how long a (client, flow) queue consumer is assumed
+	// to exist before the ingress ensures it again. Default 1m.
+	QueueCacheTTL time.Duration
+	// TLSCert and TLSKey enable HTTPS when both are set.
+	TLSCert, TLSKey string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger, TracerProvider and Propagator; defaults discard.
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = 64 << 20
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 60 * time.Second
+	}
+	if c.MaxJobTTL == 0 {
+		c.MaxJobTTL = 7 * 24 * time.Hour
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 5 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = c.MaxWait + 30*time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
+	if c.QueueCacheTTL == 0 {
+		c.QueueCacheTTL = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.TraceContext{}
+	}
+}
+
+// Validate reports every impossible setting in one error.
+func (c *Config) Validate() error {
+	var errs []error
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, errors.New("ingress: public URL must be an absolute http(s) URL"))
+	}
+	if c.MaxPayload < 1 {
+		errs = append(errs, errors.New("ingress: max payload must be positive"))
+	}
+	if c.WriteTimeout <= c.MaxWait {
+		errs = append(errs, errors.New("ingress: write timeout must exceed the longest wait"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("ingress: --tls-cert and --tls-key go together"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,170 @@
+package ingress
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// submit is POST /v1/flows/{flow}/jobs: store the job, answer 202 once
+// JetStream acknowledged it.
+func (s *Server) submit(c *gin.Context) {
+	if s.draining.Load() {
+		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "shutting down", RetryAfter: 1})
+		return
+	}
+	cl := callerOf(c)
+	flow, perr := s.grantedFlow(cl, c.Param("flow"))
+	if perr != nil {
+		writeProblem(c, perr)
+		return
+	}
+	switch flow.Status {
+	case catalog.FlowDisabled:
+		writeProblem(c, problem(http.StatusConflict, "flow_disabled", "the flow is disabled"))
+		return
+	case catalog.FlowUnavailable:
+		writeProblem(c, problem(http.StatusConflict, "flow_unavailable", "the flow's iFlow is not deployed"))
+		return
+	}
+	sub, perr := s.submission(c, cl, flow)
+	if perr != nil {
+		writeProblem(c, perr)
+		return
+	}
+	span := trace.SpanFromContext(c.Request.Context())
+	span.SetAttributes(attribute.String("flow.id", flow.ID))
+	if err := s.queues.ensure(c, cl.client.ID, flow.ID); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	ctx, pub := s.tracer().Start(c.Request.Context(), "publish "+natsx.QueueSubject(cl.client.ID, flow.ID),
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("client.id", cl.client.ID), attribute.String("flow.id", flow.ID)))
+	sub.Trace = nats.Header{}
+	s.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(sub.Trace))
+	acc, err := s.deps.Jobs.Submit(ctx, sub)
+	if acc.Record != nil {
+		pub.SetAttributes(attribute.String("job.id", acc.Record.GetId()))
+		span.SetAttributes(attribute.String("job.id", acc.Record.GetId()))
+	}
+	pub.End()
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	rec := acc.Record
+	c.Header("Location", "/v1/jobs/"+rec.GetId())
+	c.Header("Retry-After", "1")
+	status := http.StatusAccepted
+	if acc.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+		if jobs.Terminal(rec.GetStatus()) {
+			status = http.StatusOK
+		}
+	}
+	writeJSON(c.Writer, status, s.resource(rec))
+}
+
+// submission validates the request into a jobs.Submission.
+func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.Submission, *apiError) {
+	r := c.Request
+	tooLarge := problem(http.StatusRequestEntityTooLarge, "payload_too_large",
+		"the payload exceeds "+strconv.FormatInt(s.cfg.MaxPayload, 10)+" bytes")
+	if r.ContentLength > s.cfg.MaxPayload {
+		return jobs.Submission{}, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, s.cfg.MaxPayload))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jobs.Submission{}, tooLarge
+		}
+		return jobs.Submission{}, problem(http.StatusBadRequest, "invalid_request", "could not read the request body")
+	}
+	sub := jobs.Submission{
+		Client: cl.client.ID, Flow: flow.ID, Payload: body,
+		ContentType: r.Header.Get("Content-Type"), Query: r.URL.RawQuery,
+	}
+	if k := r.Header.Get("Idempotency-Key"); k != "" || len(r.Header.Values("Idempotency-Key")) > 0 {
+		if !validIdempotencyKey(k) {
+			return sub, problem(http.StatusBadRequest, "invalid_request", "Idempotency-Key must be 1-255 visible ASCII characters")
+		}
+		sub.IdempotencyKey = k
+	}
+	if v := r.Header.Get("Job-TTL"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || time.Duration(n)*time.Second > s.cfg.MaxJobTTL {
+			return sub, problem(http.StatusBadRequest, "invalid_request",
+				"Job-TTL must be whole seconds between 1 and "+strconv.FormatInt(int64(s.cfg.MaxJobTTL/time.Second), 10))
+		}
+		sub.TTL = time.Duration(n) * time.Second
+	}
+	if p := r.Header.Get("Flow-Path"); p != "" {
+		if !strings.HasSuffix(flow.URL, "/*") {
+			return sub, problem(http.StatusBadRequest, "invalid_request", "this flow takes no Flow-Path")
+		}
+		if !validFlowPath(p) {
+			return sub, problem(http.StatusBadRequest, "invalid_request", "Flow-Path must be an absolute path of letters, digits and -._~/ without '..'")
+		}
+		sub.FlowPath = p
+	}
+	if u := r.Header.Get("Callback-URL"); u != "" {
+		if !allowedCallback(u, cl.client.CallbackPrefixes) {
+			return sub, problem(http.StatusBadRequest, "callback_not_allowed", "Callback-URL must start with one of the client's callback prefixes")
+		}
+		sub.CallbackURL = u
+	}
+	for _, name := range flow.Policy.ForwardHeaders {
+		if vs := r.Header.Values(name); len(vs) > 0 {
+			sub.Headers = append(sub.Headers, &cpibv1.Header{Name: http.CanonicalHeaderKey(name), Values: vs})
+		}
+	}
+	return sub, nil
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) < 1 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func validFlowPath(p string) bool {
+	if len(p) < 2 || len(p) > 1024 || p[0] != '/' || strings.Contains(p, "..") || strings.Contains(p, "//") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~/", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func allowedCallback(u string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if p != "" && strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
+}

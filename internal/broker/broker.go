@@ -1,0 +1,214 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/dispatcher"
+	"github.com/cpibroker/cpibroker/ingress"
+	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+)
+
+// Broker is a started system. Its fields are for wiring, tests and the
+// benchmark; they are valid after Start returns.
+type Broker struct {
+	Config     Config
+	Server     *server.Server // nil with an external cluster
+	NC         *nats.Conn
+	Resources  *natsx.Resources
+	Catalog    *catalog.Store
+	Jobs       *jobs.Store
+	Ingress    *ingress.Server        // nil when the role is off
+	Dispatcher *dispatcher.Dispatcher // nil when the role is off
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Start brings the system up and returns once the catalog is loaded and
+// the ingress listens. The system runs until ctx ends or Stop is called.
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Broker{Config: cfg, done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			b.close()
+		}
+	}()
+	if err := b.connect(); err != nil {
+		return nil, err
+	}
+	var err error
+	if b.Resources, err = natsx.Ensure(ctx, b.Resources.JS, cfg.Layout); err != nil {
+		return nil, err
+	}
+	b.Catalog = catalog.NewStore(b.Resources.Catalog, b.Resources.Clients, cfg.Logger)
+	if b.Jobs, err = jobs.NewStore(b.Resources, cfg.Jobs); err != nil {
+		return nil, err
+	}
+	if cfg.Ingress {
+		if err := b.newIngress(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Dispatcher {
+		dc := cfg.DispatcherConfig
+		dc.Logger, dc.TracerProvider, dc.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
+		if b.Dispatcher, err = dispatcher.New(dc, b.NC, b.Resources, b.Jobs, b.Catalog); err != nil {
+			return nil, err
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	b.cancel = cancel
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return b.Catalog.Run(gctx) })
+	select {
+	case <-b.Catalog.Ready():
+	case <-ctx.Done():
+		cancel()
+		_ = g.Wait()
+		return nil, ctx.Err()
+	}
+	if b.Ingress != nil {
+		g.Go(func() error { return b.Ingress.Run(gctx) })
+	}
+	if b.Dispatcher != nil {
+		g.Go(func() error { return b.Dispatcher.Run(gctx) })
+	}
+	go func() {
+		b.err = g.Wait()
+		b.close()
+		close(b.done)
+	}()
+	if b.Ingress != nil {
+		select {
+		case <-b.Ingress.Ready():
+		case <-b.done:
+			return nil, fmt.Errorf("broker: %w", b.err)
+		}
+	}
+	ok = true
+	return b, nil
+}
+
+func (b *Broker) connect() error {
+	cfg := b.Config
+	cc := cfg.NATS
+	cc.Logger = cfg.Logger
+	if cc.Name == "" {
+		cc.Name = "cpibroker"
+	}
+	if cc.URLs == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("broker: data dir: %w", err)
+		}
+		srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{
+			StoreDir: cfg.DataDir, SyncAlways: cfg.Fsync == FsyncAlways,
+			Listen: cfg.NATSListen, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		b.Server = srv
+		cc.Server = srv
+	}
+	nc, js, err := natsx.Connect(cc)
+	if err != nil {
+		return err
+	}
+	b.NC = nc
+	b.Resources = &natsx.Resources{JS: js}
+	return nil
+}
+
+func (b *Broker) newIngress() error {
+	cfg := b.Config
+	key, err := auth.LoadOrCreateSigningKey(cfg.SigningKey)
+	if err != nil {
+		return fmt.Errorf("broker: signing key: %w", err)
+	}
+	ic := cfg.IngressConfig
+	ic.Logger, ic.TracerProvider, ic.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
+	if ic.Listen == "" {
+		ic.Listen = "127.0.0.1:8080"
+	}
+	if ic.PublicURL == "" {
+		ic.PublicURL = "http://" + ic.Listen
+	}
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ic.PublicURL, Key: key, Now: ic.Now})
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Issuer: ic.PublicURL, Keys: auth.NewStaticKeys(key), Now: ic.Now})
+	if err != nil {
+		return err
+	}
+	jwks, err := auth.JWKSJSON([]auth.JWK{key.PublicJWK()})
+	if err != nil {
+		return err
+	}
+	limiter, err := auth.NewFailureLimiter(auth.FailureLimiterConfig{})
+	if err != nil {
+		return err
+	}
+	b.Ingress, err = ingress.New(ic, ingress.Deps{
+		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
+		Issuer: issuer, Verifier: verifier, JWKS: func() []byte { return jwks }, Limiter: limiter,
+	})
+	return err
+}
+
+// BaseURL is the ingress's reachable URL (its actual listening address).
+func (b *Broker) BaseURL() string {
+	if b.Ingress == nil {
+		return ""
+	}
+	scheme := "http"
+	if b.Config.IngressConfig.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + b.Ingress.Addr().String()
+}
+
+// Done is closed when the system has stopped.
+func (b *Broker) Done() <-chan struct{} { return b.done }
+
+// Wait blocks until the system stops and returns why.
+func (b *Broker) Wait() error {
+	<-b.done
+	if errors.Is(b.err, context.Canceled) {
+		return nil
+	}
+	return b.err
+}
+
+// Stop ends the system and waits for it.
+func (b *Broker) Stop() error {
+	if b.cancel != nil {
+		b.cancel()
+	}
+	return b.Wait()
+}
+
+func (b *Broker) close() {
+	if b.NC != nil {
+		_ = b.NC.Drain()
+	}
+	if b.Server != nil {
+		b.Server.Shutdown()
+		b.Server.WaitForShutdown()
+	}
+}

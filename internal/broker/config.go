@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/cpibroker/cpibroker/dispatcher"
+	"github.com/cpibroker/cpibroker/ingress"
+	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
+)
+
+// Fsync modes.
+const (
+	FsyncInterval = "interval"
+	FsyncAlways   = "always"
+)
+
+// Config says which roles run and how they reach NATS.
+type Config struct {
+	// DataDir holds the embedded JetStream store and the signing key.
+	// Default ./data.
+	DataDir string
+	// NATS reaches an external cluster when NATS.URLs is set; otherwise a
+	// server is embedded.
+	NATS natsx.ConnectConfig
+	// NATSListen exposes the embedded server on a TCP address (optional).
+	NATSListen string
+	// Fsync is interval (default) or always.
+	Fsync string
+	// Layout sizes streams and buckets.
+	Layout natsx.Layout
+	// SigningKey is the token signing key file. Default DataDir/signing-key.pem.
+	SigningKey string
+	// Ingress and Dispatcher enable the roles (serve runs both).
+	Ingress, Dispatcher bool
+	// IngressConfig, DispatcherConfig and Jobs tune the components.
+	IngressConfig    ingress.Config
+	DispatcherConfig dispatcher.Config
+	Jobs             jobs.Config
+	// Logger and Tracing are shared by every component.
+	Logger  *slog.Logger
+	Tracing telemetry.Tracing
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.Fsync == "" {
+		c.Fsync = FsyncInterval
+	}
+	if c.SigningKey == "" {
+		c.SigningKey = filepath.Join(c.DataDir, "signing-key.pem")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every impossible setting in one error.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Fsync != FsyncInterval && c.Fsync != FsyncAlways {
+		errs = append(errs, fmt.Errorf("--fsync must be interval or always, got %q", c.Fsync))
+	}
+	if !c.Ingress && !c.Dispatcher {
+		errs = append(errs, errors.New("no role to run"))
+	}
+	return errors.Join(errs...)
+}

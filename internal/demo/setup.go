@@ -1,0 +1,124 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/cpisim"
+)
+
+// ProviderID is the demo provider.
+const ProviderID = "demo"
+
+// Sim starts the simulated CPI tenant with the demo iFlows on a loopback port.
+// It returns the simulator and the configuration (credentials) it runs with.
+func Sim(log *slog.Logger) (*cpisim.Sim, cpisim.Config, error) {
+	cfg := cpisim.Config{
+		RuntimeClientID: "sb-demo-rt!b1|it-rt-demo!b2", RuntimeClientSecret: secret(""),
+		APIClientID: "sb-demo-api!b1|it!b2", APIClientSecret: secret(""),
+		Logger: log,
+	}
+	sim, err := cpisim.New(cfg)
+	if err != nil {
+		return nil, cfg, err
+	}
+	for _, f := range cpisim.DemoIFlows() {
+		if err := sim.Deploy(f); err != nil {
+			return nil, cfg, err
+		}
+	}
+	if _, err := sim.Start("127.0.0.1:0"); err != nil {
+		return nil, cfg, err
+	}
+	return sim, cfg, nil
+}
+
+// Setup registers the simulator as provider "demo" with its flows enabled
+// and granted to the demo partner, makes sure the demo clients exist, and
+// writes dataDir/demo-credentials.json. Live state is kept on restart:
+// flows keep their status and policy, clients their secrets.
+func Setup(ctx context.Context, cat *catalog.Store, sim *cpisim.Sim, rt cpisim.Config, baseURL, dataDir string) (Credentials, error) {
+	path := filepath.Join(dataDir, "demo-credentials.json")
+	creds, fresh, err := loadOrNewCredentials(path)
+	if err != nil {
+		return Credentials{}, err
+	}
+	creds.BaseURL = baseURL
+	prov := catalog.Provider{
+		ID: ProviderID, Type: catalog.ProviderCPI, Title: "Simulated CPI tenant (demo)",
+		Runtime: catalog.Endpoint{URL: sim.URL(), TokenURL: sim.TokenURL(), ClientID: rt.RuntimeClientID, ClientSecret: rt.RuntimeClientSecret},
+		API:     &catalog.Endpoint{URL: sim.URL(), TokenURL: sim.TokenURL(), ClientID: rt.APIClientID, ClientSecret: rt.APIClientSecret},
+		CSRF:    true, AutoEnable: true,
+	}
+	// The simulator listens on a new port each start: the provider follows.
+	if err := cat.PutProvider(ctx, prov, false); err != nil {
+		return Credentials{}, err
+	}
+	var grants []string
+	for _, f := range cpisim.DemoIFlows() {
+		id := "demo-" + strings.ToLower(f.ID)
+		grants = append(grants, id)
+		flow, ok := cat.Flow(id)
+		if !ok {
+			flow = catalog.Flow{ID: id, Provider: ProviderID, Status: catalog.FlowEnabled, Policy: catalog.DefaultPolicy()}
+			if id == "demo-flaky" {
+				// Enough attempts that a 50% flaky iFlow usually succeeds.
+				flow.Policy.MaxAttempts = 5
+			}
+		}
+		flow.ArtifactID, flow.Address, flow.Title = f.ID, f.Address, f.Name
+		flow.Protocol, flow.URL = "REST", sim.EndpointURL(f.ID)
+		flow.Description = "Demo iFlow " + f.ID + " on the simulated tenant"
+		if err := cat.PutFlow(ctx, flow, false); err != nil {
+			return Credentials{}, err
+		}
+	}
+	if err := ensureClient(ctx, cat, catalog.Client{
+		ID: PartnerID, Name: "Demo partner", Roles: []string{catalog.RolePartner}, Enabled: true,
+		Grants: grants, CallbackPrefixes: []string{"http://127.0.0.1:", "http://localhost:"},
+		WebhookSecret: creds.Partner.WebhookSecret, Weight: 1,
+	}, creds.Partner.ClientSecret, fresh); err != nil {
+		return Credentials{}, err
+	}
+	if err := ensureClient(ctx, cat, catalog.Client{
+		ID: AdminID, Name: "Demo operator", Roles: []string{catalog.RoleAdmin}, Enabled: true, Grants: []string{},
+		CallbackPrefixes: []string{},
+	}, creds.Admin.ClientSecret, fresh); err != nil {
+		return Credentials{}, err
+	}
+	if err := writeCredentials(path, creds); err != nil {
+		return Credentials{}, err
+	}
+	return creds, nil
+}
+
+// ensureClient creates a demo client, or re-keys it when the credentials
+// file is new (lost). An existing client keeps its live settings.
+func ensureClient(ctx context.Context, cat *catalog.Store, c catalog.Client, secret string, fresh bool) error {
+	cur, ok := cat.Client(c.ID)
+	if ok && !fresh {
+		if _, err := cat.VerifySecret(c.ID, secret); err == nil || !cur.Enabled {
+			return nil
+		}
+	}
+	if ok {
+		ws := c.WebhookSecret
+		c = cur
+		if ws != "" {
+			c.WebhookSecret = ws
+		}
+	}
+	h, err := catalog.HashSecret(secret)
+	if err != nil {
+		return err
+	}
+	c.SecretHashes = []string{h}
+	if err := cat.PutClient(ctx, c, false); err != nil {
+		return fmt.Errorf("demo: client %s: %w", c.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package jobs
+
+import (
+	"time"
+
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Resource is the job as partners see it (DESIGN 2.4). Absent optional
+// fields are omitted, never null.
+type Resource struct {
+	ID          string          `json:"id"`
+	Flow        string          `json:"flow"`
+	Status      string          `json:"status"`
+	Run         uint32          `json:"run"`
+	Attempts    uint32          `json:"attempts"`
+	CreatedAt   string          `json:"created_at"`
+	UpdatedAt   string          `json:"updated_at"`
+	CompletedAt string          `json:"completed_at,omitempty"`
+	ExpiresAt   string          `json:"expires_at,omitempty"`
+	Waiting     *Waiting        `json:"waiting,omitempty"`
+	Result      *ResultResource `json:"result,omitempty"`
+	Error       *ErrorResource  `json:"error,omitempty"`
+}
+
+// Waiting says why a queued job is not running yet. It is computed when
+// the job is read, never stored per job.
+type Waiting struct {
+	Reason string `json:"reason"`
+	Until  string `json:"until,omitempty"`
+}
+
+// ResultResource describes CPI's answer; the body is at URL.
+type ResultResource struct {
+	StatusCode   int32  `json:"status_code"`
+	ContentType  string `json:"content_type,omitempty"`
+	Size         int64  `json:"size"`
+	CPIMessageID string `json:"cpi_message_id,omitempty"`
+	URL          string `json:"url"`
+}
+
+// ErrorResource says why a run failed.
+type ErrorResource struct {
+	Code       string `json:"code"`
+	Message    string `json:"message,omitempty"`
+	StatusCode int32  `json:"status_code,omitempty"`
+}
+
+// Waiting reasons.
+const (
+	WaitRetryBackoff = "retry_backoff"
+)
+
+// NewResource renders a record. now decides whether a retry is still
+// waiting its backoff.
+func NewResource(rec *cpibv1.JobRecord, now time.Time) Resource {
+	r := Resource{
+		ID:          rec.GetId(),
+		Flow:        rec.GetFlow(),
+		Status:      StatusName(rec.GetStatus()),
+		Run:         rec.GetRun(),
+		Attempts:    rec.GetAttempts(),
+		CreatedAt:   stamp(rec.GetCreatedAt()),
+		UpdatedAt:   stamp(rec.GetUpdatedAt()),
+		CompletedAt: stamp(rec.GetCompletedAt()),
+		ExpiresAt:   stamp(rec.GetExpiresAt()),
+	}
+	if rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED && rec.GetNextAttemptAt() != nil &&
+		rec.GetNextAttemptAt().AsTime().After(now) {
+		r.Waiting = &Waiting{Reason: WaitRetryBackoff, Until: stamp(rec.GetNextAttemptAt())}
+	}
+	if res := rec.GetResult(); res != nil {
+		r.Result = &ResultResource{
+			StatusCode:   res.GetStatusCode(),
+			ContentType:  res.GetContentType(),
+			Size:         res.GetSize(),
+			CPIMessageID: res.GetCpiMessageId(),
+			URL:          "/v1/jobs/" + rec.GetId() + "/result",
+		}
+	}
+	if e := rec.GetError(); e != nil {
+		r.Error = &ErrorResource{Code: e.GetCode(), Message: e.GetMessage(), StatusCode: e.GetStatusCode()}
+	}
+	return r
+}
+
+func stamp(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return ""
+	}
+	return ts.AsTime().UTC().Format(time.RFC3339Nano)
+}

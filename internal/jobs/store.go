@@ -1,0 +1,158 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+// Config tunes a Store.
+type Config struct {
+	// InlineMax is the largest payload or result kept inside the job message
+	// or record; larger ones go to the cpib-payloads object store.
+	// Default 256 KiB.
+	InlineMax int
+	// DefaultTTL is how long an undispatched job may wait (Job-TTL default).
+	// Default 24h.
+	DefaultTTL time.Duration
+	// InFlightWindow is how long an idempotency entry without a job record
+	// counts as "in flight" (409) before a retry takes the request over and
+	// republishes it. Default 10s.
+	InFlightWindow time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.InlineMax == 0 {
+		c.InlineMax = 256 << 10
+	}
+	if c.DefaultTTL == 0 {
+		c.DefaultTTL = 24 * time.Hour
+	}
+	if c.InFlightWindow == 0 {
+		c.InFlightWindow = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports impossible settings.
+func (c *Config) Validate() error {
+	if c.InlineMax < 1024 || c.InlineMax > 512<<10 {
+		return fmt.Errorf("jobs: inline_max must be 1 KiB..512 KiB, got %d", c.InlineMax)
+	}
+	if c.DefaultTTL < time.Second {
+		return errors.New("jobs: default TTL must be at least 1s")
+	}
+	return nil
+}
+
+// Store reads and writes jobs in JetStream.
+type Store struct {
+	res *natsx.Resources
+	cfg Config
+}
+
+// NewStore returns a Store over the broker's JetStream resources.
+func NewStore(res *natsx.Resources, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Store{res: res, cfg: cfg}, nil
+}
+
+// Config returns the effective configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// Now returns the store's clock reading.
+func (s *Store) Now() time.Time { return s.cfg.Now() }
+
+// Get returns a record and its revision. ErrNotFound when absent.
+func (s *Store) Get(ctx context.Context, id string) (*cpibv1.JobRecord, uint64, error) {
+	e, err := s.res.Records.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: get record: %w", ErrUnavailable, err)
+	}
+	rec := &cpibv1.JobRecord{}
+	if err := proto.Unmarshal(e.Value(), rec); err != nil {
+		return nil, 0, fmt.Errorf("jobs: decode record %s: %w", id, err)
+	}
+	return rec, e.Revision(), nil
+}
+
+// GetOwned is Get restricted to the owning client: others see ErrNotFound.
+func (s *Store) GetOwned(ctx context.Context, client, id string) (*cpibv1.JobRecord, uint64, error) {
+	rec, rev, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if rec.GetClient() != client {
+		return nil, 0, ErrNotFound
+	}
+	return rec, rev, nil
+}
+
+// Put writes rec if the stored revision is still rev (compare-and-set) and
+// returns the new revision. ErrConflict when someone else wrote first.
+func (s *Store) Put(ctx context.Context, rec *cpibv1.JobRecord, rev uint64) (uint64, error) {
+	b, err := proto.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("jobs: encode record: %w", err)
+	}
+	n, err := s.res.Records.Update(ctx, rec.GetId(), b, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrConflict
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: update record: %w", ErrUnavailable, err)
+	}
+	return n, nil
+}
+
+// Create writes a record that must not exist yet. ErrConflict if it does.
+func (s *Store) Create(ctx context.Context, rec *cpibv1.JobRecord) (uint64, error) {
+	b, err := proto.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("jobs: encode record: %w", err)
+	}
+	n, err := s.res.Records.Create(ctx, rec.GetId(), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrConflict
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: create record: %w", ErrUnavailable, err)
+	}
+	return n, nil
+}
+
+// Mutate reads a record, applies fn and writes it back with
+// compare-and-set, retrying on conflicts. fn returns an error to abort
+// without writing; that error is returned as is.
+func (s *Store) Mutate(ctx context.Context, id string, fn func(*cpibv1.JobRecord) error) (*cpibv1.JobRecord, uint64, error) {
+	for i := 0; ; i++ {
+		rec, rev, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := fn(rec); err != nil {
+			return rec, rev, err
+		}
+		n, err := s.Put(ctx, rec, rev)
+		if errors.Is(err, ErrConflict) && i < 16 {
+			continue
+		}
+		return rec, n, err
+	}
+}

@@ -1,0 +1,151 @@
+package natsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Layout sizes the streams and buckets.
+type Layout struct {
+	// Replicas for every stream and bucket: 1 on a single node, 3 on a cluster.
+	Replicas int
+	// Retention is how long job records, events and payload objects are kept.
+	// Default 7 days.
+	Retention time.Duration
+	// IdempotencyWindow is how long an Idempotency-Key is remembered. Default 24h.
+	IdempotencyWindow time.Duration
+	// DuplicateWindow is the JOBS stream's Nats-Msg-Id window. Default 10m.
+	DuplicateWindow time.Duration
+	// MaxValueSize bounds one KV value or stream message. Default 1 MiB.
+	MaxValueSize int32
+	// AckWait is how long a pulled job may go without an ack or progress
+	// signal before JetStream redelivers it (the crash-recovery delay).
+	// Dispatchers signal progress every AckWait/3. Default 30s.
+	AckWait time.Duration
+}
+
+func (l *Layout) setDefaults() {
+	if l.Replicas == 0 {
+		l.Replicas = 1
+	}
+	if l.Retention == 0 {
+		l.Retention = 7 * 24 * time.Hour
+	}
+	if l.IdempotencyWindow == 0 {
+		l.IdempotencyWindow = 24 * time.Hour
+	}
+	if l.DuplicateWindow == 0 {
+		l.DuplicateWindow = 10 * time.Minute
+	}
+	if l.MaxValueSize == 0 {
+		l.MaxValueSize = 1 << 20
+	}
+	if l.AckWait == 0 {
+		l.AckWait = 30 * time.Second
+	}
+}
+
+// Validate reports an impossible layout.
+func (l *Layout) Validate() error {
+	switch {
+	case l.Replicas < 1 || l.Replicas > 5:
+		return fmt.Errorf("natsx: replicas must be 1..5, got %d", l.Replicas)
+	case l.Retention < time.Minute:
+		return errors.New("natsx: retention must be at least 1m")
+	case l.DuplicateWindow < time.Second:
+		return errors.New("natsx: duplicate window must be at least 1s")
+	case l.AckWait < time.Second:
+		return errors.New("natsx: ack wait must be at least 1s")
+	}
+	return nil
+}
+
+// Resources are the JetStream handles every component works with.
+type Resources struct {
+	JS       jetstream.JetStream
+	Jobs     jetstream.Stream
+	Events   jetstream.Stream
+	DLQ      jetstream.Stream
+	Audit    jetstream.Stream
+	Records  jetstream.KeyValue
+	Idem     jetstream.KeyValue
+	Catalog  jetstream.KeyValue
+	Clients  jetstream.KeyValue
+	Quota    jetstream.KeyValue
+	Breakers jetstream.KeyValue
+	Leases   jetstream.KeyValue
+	Payloads jetstream.ObjectStore
+	Layout   Layout
+}
+
+// Ensure creates or updates every stream, bucket and object store of the
+// layout and returns their handles. It is idempotent and safe to run from
+// several processes at once.
+func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, error) {
+	l.setDefaults()
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Resources{JS: js, Layout: l}
+	var err error
+	streams := []struct {
+		dst *jetstream.Stream
+		cfg jetstream.StreamConfig
+	}{
+		{&r.Jobs, jetstream.StreamConfig{
+			Name: StreamJobs, Subjects: []string{"cpib.jobs.>"},
+			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+			Replicas: l.Replicas, Duplicates: l.DuplicateWindow,
+			AllowMsgSchedules: true, AllowDirect: true, MaxMsgSize: l.MaxValueSize,
+		}},
+		{&r.Events, jetstream.StreamConfig{
+			Name: StreamEvents, Subjects: []string{"cpib.events.>"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			Replicas: l.Replicas, MaxAge: l.Retention, AllowDirect: true,
+		}},
+		{&r.DLQ, jetstream.StreamConfig{
+			Name: StreamDLQ, Subjects: []string{"cpib.dlq.>"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			Replicas: l.Replicas, MaxAge: l.Retention, AllowDirect: true,
+		}},
+		{&r.Audit, jetstream.StreamConfig{
+			Name: StreamAudit, Subjects: []string{"cpib.audit.>"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			Replicas: l.Replicas, MaxAge: l.Retention,
+		}},
+	}
+	for _, s := range streams {
+		if *s.dst, err = js.CreateOrUpdateStream(ctx, s.cfg); err != nil {
+			return nil, fmt.Errorf("natsx: stream %s: %w", s.cfg.Name, err)
+		}
+	}
+	buckets := []struct {
+		dst *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&r.Records, jetstream.KeyValueConfig{Bucket: BucketJobs, TTL: l.Retention, MaxValueSize: l.MaxValueSize}},
+		{&r.Idem, jetstream.KeyValueConfig{Bucket: BucketIdem, TTL: l.IdempotencyWindow}},
+		{&r.Catalog, jetstream.KeyValueConfig{Bucket: BucketCatalog, History: 5}},
+		{&r.Clients, jetstream.KeyValueConfig{Bucket: BucketClients, History: 5}},
+		{&r.Quota, jetstream.KeyValueConfig{Bucket: BucketQuota}},
+		{&r.Breakers, jetstream.KeyValueConfig{Bucket: BucketBreakers}},
+		{&r.Leases, jetstream.KeyValueConfig{Bucket: BucketLeases, LimitMarkerTTL: time.Minute}},
+	}
+	for _, b := range buckets {
+		b.cfg.Storage = jetstream.FileStorage
+		b.cfg.Replicas = l.Replicas
+		if *b.dst, err = js.CreateOrUpdateKeyValue(ctx, b.cfg); err != nil {
+			return nil, fmt.Errorf("natsx: bucket %s: %w", b.cfg.Bucket, err)
+		}
+	}
+	if r.Payloads, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: ObjectPayloads, TTL: l.Retention, Storage: jetstream.FileStorage, Replicas: l.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("natsx: object store %s: %w", ObjectPayloads, err)
+	}
+	return r, nil
+}

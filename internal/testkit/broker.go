@@ -1,0 +1,93 @@
+package testkit
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/internal/demo"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+)
+
+// Options adjust a test system.
+type Options struct {
+	// DataDir reuses a store (for restart tests); default t.TempDir().
+	DataDir string
+	// Configure edits the broker configuration before start.
+	Configure func(*broker.Config)
+	// Sim reuses a simulator; default a new one with the demo iFlows.
+	Sim    *cpisim.Sim
+	SimCfg cpisim.Config
+}
+
+// System is a running broker with the demo provider, flows and clients.
+type System struct {
+	T       testing.TB
+	Broker  *broker.Broker
+	Sim     *cpisim.Sim
+	Creds   demo.Credentials
+	DataDir string
+	BaseURL string
+}
+
+// Logger returns a logger that writes to the test log only on -v with
+// CPIB_TEST_LOG set, else discards.
+func Logger(t testing.TB) *slog.Logger {
+	if os.Getenv("CPIB_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Start runs a whole broker (ingress and dispatcher) on an embedded
+// JetStream in a temp dir, with the CPI simulator as provider "demo".
+// Everything stops at test cleanup.
+func Start(t testing.TB, o Options) *System {
+	t.Helper()
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	log := Logger(t)
+	sim, simCfg := o.Sim, o.SimCfg
+	if sim == nil {
+		var err error
+		sim, simCfg, err = demo.Sim(log)
+		if err != nil {
+			t.Fatalf("simulator: %v", err)
+		}
+		t.Cleanup(func() { _ = sim.Close() })
+	}
+	cfg := broker.Config{
+		DataDir: o.DataDir, Ingress: true, Dispatcher: true, Logger: log,
+		Layout: natsx.Layout{AckWait: 5 * time.Second},
+	}
+	cfg.IngressConfig.Listen = "127.0.0.1:0"
+	cfg.IngressConfig.PublicURL = "http://127.0.0.1"
+	cfg.DispatcherConfig.ReconcileInterval = 200 * time.Millisecond
+	cfg.DispatcherConfig.IdleWait = time.Second
+	cfg.DispatcherConfig.Grace = 5 * time.Second
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := broker.Start(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("broker: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := b.Wait(); err != nil {
+			t.Errorf("broker stopped with: %v", err)
+		}
+	})
+	creds, err := demo.Setup(ctx, b.Catalog, sim, simCfg, b.BaseURL(), o.DataDir)
+	if err != nil {
+		t.Fatalf("demo setup: %v", err)
+	}
+	return &System{T: t, Broker: b, Sim: sim, Creds: creds, DataDir: o.DataDir, BaseURL: b.BaseURL()}
+}
