@@ -1,0 +1,354 @@
+package cpisim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sim is a simulated CPI tenant. Create it with [New].
+type Sim struct {
+	cfg      Config
+	log      *slog.Logger
+	handler  http.Handler
+	tokens   tokenStore
+	sessions sessionStore
+
+	tokenRequests atomic.Int64
+
+	mu    sync.RWMutex
+	flows map[string]*flow // by ID
+	exact map[string]*flow // non-wildcard flows by lowercased address
+	wild  []*flow          // wildcard flows, longest prefix first
+
+	histMu sync.RWMutex
+	hist   map[string]*callLog // by iFlow ID; kept after undeploy
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close; releases latency waits
+
+	srvMu  sync.Mutex
+	srv    *http.Server
+	served chan struct{} // closed when Serve returns
+	url    string
+}
+
+// flow is an immutable snapshot of a deployed iFlow; SetFaults and Deploy
+// replace it. rng survives both so that error decisions stay one sequence.
+type flow struct {
+	IFlow
+	addr address
+	rng  *lockedRand
+}
+
+// lockedRand is a seeded random source safe for concurrent use.
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func (l *lockedRand) float64() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Float64()
+}
+
+// New validates cfg, applies its defaults and returns a simulator with no
+// iFlows deployed. It does not listen; see [Sim.Start] and [Sim.Handler].
+func New(cfg Config) (*Sim, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	s := &Sim{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		flows:  make(map[string]*flow),
+		exact:  make(map[string]*flow),
+		hist:   make(map[string]*callLog),
+		closed: make(chan struct{}),
+	}
+	s.sessions.ttl = cfg.SessionTTL
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = mux
+	return s, nil
+}
+
+// routes registers every endpoint of the tenant. The OData API (/api/v1)
+// will register here from its own file.
+func (s *Sim) routes(mux *http.ServeMux) {
+	mux.HandleFunc("/oauth/token", s.serveToken)
+	mux.HandleFunc("/http/", s.serveRuntime)
+	s.adminRoutes(mux)
+}
+
+// Handler returns the handler serving the whole tenant on one host:
+// /oauth/token, /http/* and the /sim/v1 admin API. When it is mounted by
+// the caller instead of [Sim.Start], URL is "" and TokenURL and EndpointURL
+// return paths relative to the caller's base URL.
+func (s *Sim) Handler() http.Handler { return s.handler }
+
+// Deploy adds f, or replaces the deployed iFlow with the same ID, at run
+// time. It fails with [ErrInvalidIFlow] or [ErrAddressInUse]. Recorded calls
+// of a replaced iFlow are kept.
+func (s *Sim) Deploy(f IFlow) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	f = f.withDefaults()
+	addr, _ := parseAddress(f.Address) // validated above
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, other := range s.flows {
+		if other.ID != f.ID && other.addr.key == addr.key && other.addr.wildcard == addr.wildcard {
+			return fmt.Errorf("deploying %q at %q: %w (%q)", f.ID, f.Address, ErrAddressInUse, other.ID)
+		}
+	}
+	nf := &flow{IFlow: f, addr: addr}
+	if old, ok := s.flows[f.ID]; ok {
+		nf.rng = old.rng
+	} else {
+		nf.rng = &lockedRand{r: rand.New(rand.NewPCG(uint64(s.cfg.Seed), hashID(f.ID)))}
+	}
+	s.flows[f.ID] = nf
+	s.reindexLocked()
+	s.history(f.ID)
+	s.log.Info("cpisim iflow deployed", "iflow", f.ID, "address", f.Address, "csrf", f.CSRF)
+	return nil
+}
+
+// Undeploy removes the iFlow with the given ID; its address answers 404
+// from then on. Its recorded calls are kept.
+func (s *Sim) Undeploy(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.flows[id]; !ok {
+		return fmt.Errorf("undeploying %q: %w", id, ErrUnknownIFlow)
+	}
+	delete(s.flows, id)
+	s.reindexLocked()
+	s.log.Info("cpisim iflow undeployed", "iflow", id)
+	return nil
+}
+
+// SetFaults replaces the faults of a deployed iFlow at run time; calls
+// already waiting out a latency keep their old faults.
+func (s *Sim) SetFaults(id string, f Faults) error {
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("%w %q: faults: %w", ErrInvalidIFlow, id, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.flows[id]
+	if !ok {
+		return fmt.Errorf("setting faults of %q: %w", id, ErrUnknownIFlow)
+	}
+	nf := *old
+	nf.Faults = f.withDefaults()
+	s.flows[id] = &nf
+	s.reindexLocked()
+	s.log.Info("cpisim faults set", "iflow", id, "latency", f.Latency, "error_rate", f.ErrorRate, "outage", f.Outage)
+	return nil
+}
+
+// IFlows returns the deployed iFlows, with defaults applied, sorted by ID.
+func (s *Sim) IFlows() []IFlow {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]IFlow, 0, len(s.flows))
+	for _, f := range s.flows {
+		out = append(out, f.withDefaults()) // copies the header map
+	}
+	slices.SortFunc(out, func(a, b IFlow) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// reindexLocked rebuilds the routing tables from s.flows.
+func (s *Sim) reindexLocked() {
+	clear(s.exact)
+	s.wild = s.wild[:0]
+	for _, f := range s.flows {
+		if f.addr.wildcard {
+			s.wild = append(s.wild, f)
+		} else {
+			s.exact[f.addr.key] = f
+		}
+	}
+	slices.SortFunc(s.wild, func(a, b *flow) int { return len(b.addr.key) - len(a.addr.key) })
+}
+
+// route finds the iFlow for a request path without the "/http" prefix. An
+// exact address wins over a wildcard; the longest wildcard wins.
+func (s *Sim) route(p string) (*flow, string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if f, ok := s.exact[asciiLower(p)]; ok {
+		return f, ""
+	}
+	for _, f := range s.wild {
+		if sub, ok := f.addr.match(p); ok {
+			return f, sub
+		}
+	}
+	return nil, ""
+}
+
+// history returns the call log of an iFlow ID, creating it.
+func (s *Sim) history(id string) *callLog {
+	s.histMu.RLock()
+	l, ok := s.hist[id]
+	s.histMu.RUnlock()
+	if ok {
+		return l
+	}
+	s.histMu.Lock()
+	defer s.histMu.Unlock()
+	if l, ok = s.hist[id]; !ok {
+		l = newCallLog(s.cfg.MaxRecordedCalls)
+		s.hist[id] = l
+	}
+	return l
+}
+
+// Calls returns the recorded calls of an iFlow, oldest first (at most
+// Config.MaxRecordedCalls). See [Call] for what is recorded.
+func (s *Sim) Calls(id string) []Call { return s.history(id).calls() }
+
+// CallCount returns how many calls of an iFlow were recorded in total.
+func (s *Sim) CallCount(id string) int {
+	n, _ := s.history(id).counts()
+	return n
+}
+
+// CSRFFetches returns how many CSRF tokens were fetched from an iFlow.
+func (s *Sim) CSRFFetches(id string) int {
+	_, n := s.history(id).counts()
+	return n
+}
+
+// InFlight returns how many calls are running an iFlow right now (past
+// authentication and CSRF checks, until answered).
+func (s *Sim) InFlight(id string) int {
+	n, _ := s.history(id).concurrency()
+	return n
+}
+
+// MaxInFlight returns the highest number of calls that ran an iFlow at the
+// same time, for tests of callers' concurrency limits.
+func (s *Sim) MaxInFlight(id string) int {
+	_, n := s.history(id).concurrency()
+	return n
+}
+
+// TokenRequests returns how many requests reached /oauth/token, including
+// refused ones.
+func (s *Sim) TokenRequests() int { return int(s.tokenRequests.Load()) }
+
+// Start listens on addr (e.g. "127.0.0.1:0"), serves in the background and
+// returns the base URL, e.g. "http://127.0.0.1:41234". It fails with
+// [ErrStarted] when already serving and [ErrClosed] after [Sim.Close].
+func (s *Sim) Start(addr string) (string, error) {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	select {
+	case <-s.closed:
+		return "", ErrClosed
+	default:
+	}
+	if s.srv != nil {
+		return "", ErrStarted
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("cpisim listening on %s: %w", addr, err)
+	}
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.served = make(chan struct{})
+	s.url = "http://" + ln.Addr().String()
+	go func(srv *http.Server, done chan struct{}) {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("cpisim serving", "err", err)
+		}
+	}(s.srv, s.served)
+	s.log.Info("cpisim listening", "url", s.url)
+	return s.url, nil
+}
+
+// Close stops serving (when started), answers waiting calls 503 and waits
+// for the server to finish. It is idempotent.
+func (s *Sim) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.srvMu.Lock()
+	srv, served := s.srv, s.served
+	s.srv = nil
+	s.srvMu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("cpisim shutdown: %w", err), srv.Close())
+	}
+	<-served
+	return err
+}
+
+// URL returns the base URL after [Sim.Start], else "".
+func (s *Sim) URL() string {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	return s.url
+}
+
+// TokenURL returns the token endpoint, URL()+"/oauth/token".
+func (s *Sim) TokenURL() string { return s.URL() + "/oauth/token" }
+
+// EndpointURL returns the runtime endpoint of a deployed iFlow, e.g.
+// URL()+"/http/demo/echo" (for a "/x/*" address, URL()+"/http/x"), or ""
+// when the iFlow is not deployed.
+func (s *Sim) EndpointURL(id string) string {
+	s.mu.RLock()
+	f, ok := s.flows[id]
+	s.mu.RUnlock()
+	if !ok {
+		return ""
+	}
+	p := f.Address
+	if f.addr.wildcard {
+		p = p[:len(p)-2]
+	}
+	return s.URL() + "/http" + p
+}
+
+// hashID derives a per-iFlow stream from the seed.
+func hashID(id string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()
+}
