@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"strings"
 	"fmt"
 	"time"
 )
@@ -26,6 +27,12 @@ type Flow struct {
 	URL    string `json:"url"`
 	Status string `json:"status"`
 	Policy Policy `json:"policy"`
+}
+
+// Wildcard reports whether the iFlow address ends in /*, so partners may
+// choose a sub-path with Flow-Path.
+func (f Flow) Wildcard() bool {
+	return strings.HasSuffix(f.Address, "/*") || strings.HasSuffix(f.URL, "/*")
 }
 
 // Policy governs how jobs of a flow are dispatched.

@@ -113,7 +113,7 @@ func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.
 		sub.TTL = time.Duration(n) * time.Second
 	}
 	if p := r.Header.Get("Flow-Path"); p != "" {
-		if !strings.HasSuffix(flow.URL, "/*") {
+		if !flow.Wildcard() {
 			return sub, problem(http.StatusBadRequest, "invalid_request", "this flow takes no Flow-Path")
 		}
 		if !validFlowPath(p) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/demo"
@@ -90,4 +92,46 @@ func Start(t testing.TB, o Options) *System {
 		t.Fatalf("demo setup: %v", err)
 	}
 	return &System{T: t, Broker: b, Sim: sim, Creds: creds, DataDir: o.DataDir, BaseURL: b.BaseURL()}
+}
+
+// AddFlow deploys an iFlow on the simulator, publishes it as flow
+// "demo-<lowercased id>" (enabled, default policy edited by policy) and
+// grants it to the demo partner. It returns the flow ID. The iFlow is CSRF
+// protected, like the demo provider says its tenant is.
+func (s *System) AddFlow(f cpisim.IFlow, policy func(*catalog.Policy)) string {
+	s.T.Helper()
+	f.CSRF = true
+	if err := s.Sim.Deploy(f); err != nil {
+		s.T.Fatalf("deploy %s: %v", f.ID, err)
+	}
+	id := "demo-" + strings.ToLower(f.ID)
+	flow := catalog.Flow{
+		ID: id, Provider: demo.ProviderID, ArtifactID: f.ID, Address: f.Address, Title: f.Name,
+		URL: s.Sim.EndpointURL(f.ID), Status: catalog.FlowEnabled, Policy: catalog.DefaultPolicy(),
+	}
+	if policy != nil {
+		policy(&flow.Policy)
+	}
+	ctx := context.Background()
+	if err := s.Broker.Catalog.PutFlow(ctx, flow, false); err != nil {
+		s.T.Fatalf("flow %s: %v", id, err)
+	}
+	c, _ := s.Broker.Catalog.Client(demo.PartnerID)
+	c.Grants = append(c.Grants, id)
+	if err := s.Broker.Catalog.PutClient(ctx, c, false); err != nil {
+		s.T.Fatalf("grant %s: %v", id, err)
+	}
+	return id
+}
+
+// Eventually polls cond until it holds or the deadline passes.
+func Eventually(t testing.TB, deadline time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %s waiting for %s", deadline, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
