@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/demo"
+	"github.com/cpibroker/cpibroker/internal/testkit"
+)
+
+// serveDemo runs `cpibroker serve --demo` in-process until the test's
+// cancel, and returns the credentials it wrote.
+func serveDemo(t *testing.T, dir string) (demo.Credentials, func()) {
+	t.Helper()
+	path := filepath.Join(dir, "demo-credentials.json")
+	before, _ := os.Stat(path)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"serve", "--demo", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error"})
+	}()
+	var creds demo.Credentials
+	testkit.Eventually(t, 30*time.Second, "demo credentials written", func() bool {
+		select {
+		case err := <-errc:
+			t.Fatalf("serve exited: %v", err)
+		default:
+		}
+		st, err := os.Stat(path)
+		if err != nil || (before != nil && !st.ModTime().After(before.ModTime())) {
+			return false
+		}
+		b, err := os.ReadFile(path)
+		return err == nil && json.Unmarshal(b, &creds) == nil && creds.BaseURL != ""
+	})
+	return creds, func() {
+		cancel()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("serve returned %v after cancel", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30s")
+		}
+	}
+}
+
+func TestServeDemoAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	creds, stop := serveDemo(t, dir)
+	if !strings.HasPrefix(creds.BaseURL, "http://127.0.0.1:") || creds.Partner.ClientID != demo.PartnerID ||
+		!strings.HasPrefix(creds.Partner.WebhookSecret, "whsec_") || creds.Admin.ClientSecret == "" {
+		t.Fatalf("credentials %+v", creds)
+	}
+	p := &testkit.Partner{T: t, BaseURL: creds.BaseURL, HTTP: http.DefaultClient,
+		Token: testkit.Token(t, creds.BaseURL, creds.Partner.ClientID, creds.Partner.ClientSecret, "")}
+	var j testkit.Job
+	p.Submit("demo-echo", "application/json", []byte(`{"hello":"cpi"}`), nil).JSON(t, &j)
+	if done := p.WaitJob(j.ID, 30*time.Second); done.Status != "succeeded" {
+		t.Fatalf("demo-echo job %+v", done)
+	}
+	stop()
+
+	again, stop2 := serveDemo(t, dir)
+	defer stop2()
+	if again.Partner != creds.Partner || again.Admin != creds.Admin {
+		t.Fatal("credentials changed across a restart on the same data dir")
+	}
+	p.BaseURL = again.BaseURL
+	p.Token = testkit.Token(t, again.BaseURL, again.Partner.ClientID, again.Partner.ClientSecret, "")
+	r := p.Do(http.MethodGet, "/v1/jobs/"+j.ID+"/result", nil, nil)
+	if r.Status != 200 || string(r.Body) != `{"hello":"cpi"}` {
+		t.Fatalf("result after restart: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestUnknownCommandAndRoleFlags(t *testing.T) {
+	if err := run(context.Background(), []string{"nope"}); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if err := run(context.Background(), []string{"dispatcher"}); err == nil || !strings.Contains(err.Error(), "--nats-url") {
+		t.Fatalf("dispatcher without --nats-url: %v", err)
+	}
+	if err := run(context.Background(), []string{"serve", "--fsync", "sometimes", "--data-dir", t.TempDir()}); err == nil {
+		t.Fatal("bad --fsync accepted")
+	}
+}
