@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -212,5 +213,56 @@ func TestMissingRecordIsRecreatedFromMessage(t *testing.T) {
 	})
 	if done := p.WaitJob(j.ID, 30*time.Second); done.Status != "succeeded" {
 		t.Fatalf("job %+v", done)
+	}
+}
+
+// Payloads and results above inline_max travel through the object store.
+func TestLargePayloadRoundTrip(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	p := sys.Partner()
+	body := make([]byte, 3<<20)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	r := p.Submit("demo-echo", "application/octet-stream", body, nil)
+	var j testkit.Job
+	r.JSON(t, &j)
+	if r.Status != 202 {
+		t.Fatalf("submit: %d %s", r.Status, r.Body)
+	}
+	if done := p.WaitJob(j.ID, 30*time.Second); done.Status != "succeeded" || done.Result.Size != int64(len(body)) {
+		t.Fatalf("job %+v", done)
+	}
+	res := p.Do(http.MethodGet, "/v1/jobs/"+j.ID+"/result", nil, nil)
+	if res.Status != 200 || !bytes.Equal(res.Body, body) {
+		t.Fatalf("result: %d, %d bytes", res.Status, len(res.Body))
+	}
+	ctx := context.Background()
+	for _, name := range []string{j.ID + "/request", j.ID + "/result.1"} {
+		if _, err := sys.Broker.Resources.Payloads.GetInfo(ctx, name); err != nil {
+			t.Fatalf("object %s: %v", name, err)
+		}
+	}
+}
+
+// A queue whose consumer vanished (removed as idle just as a job arrived)
+// gets a consumer back from the reconcile loop, and its jobs run.
+func TestOrphanedQueueIsReconciled(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	sys.Broker.Dispatcher.Pause()
+	p := sys.Partner()
+	var j testkit.Job
+	p.Submit("demo-echo", "text/plain", []byte("orphan"), nil).JSON(t, &j)
+	ctx := context.Background()
+	name := natsx.ConsumerName(natsx.KindQueue, "demo-partner", "demo-echo")
+	if err := sys.Broker.Resources.JS.DeleteConsumer(ctx, natsx.StreamJobs, name); err != nil {
+		t.Fatal(err)
+	}
+	sys.Broker.Dispatcher.Resume()
+	if done := p.WaitJob(j.ID, 30*time.Second); done.Status != "succeeded" {
+		t.Fatalf("job %+v", done)
+	}
+	if _, err := sys.Broker.Resources.Jobs.Consumer(ctx, name); err != nil {
+		t.Fatalf("consumer not recreated: %v", err)
 	}
 }

@@ -60,24 +60,28 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 		}
 		return
 	}
-	info, err := d.res.Jobs.Info(ctx, jetstream.WithSubjectFilter("cpib.jobs.*.>"))
-	if err != nil {
-		return
-	}
-	for subj, n := range info.State.Subjects {
-		parts := strings.Split(subj, ".")
-		if n == 0 || len(parts) != 5 || (parts[2] != natsx.KindQueue && parts[2] != natsx.KindRetry) {
-			continue
+	// Schedules (cpib.jobs.s.<job>) are not listed: one subject per waiting
+	// retry would make this scan grow with the retry backlog.
+	for _, kind := range []string{natsx.KindQueue, natsx.KindRetry} {
+		info, err := d.res.Jobs.Info(ctx, jetstream.WithSubjectFilter("cpib.jobs."+kind+".>"))
+		if err != nil {
+			return
 		}
-		name := natsx.ConsumerName(parts[2], parts[3], parts[4])
-		if names[name] {
-			continue
+		for subj, n := range info.State.Subjects {
+			parts := strings.Split(subj, ".")
+			if n == 0 || len(parts) != 5 {
+				continue
+			}
+			name := natsx.ConsumerName(kind, parts[3], parts[4])
+			if names[name] {
+				continue
+			}
+			if _, err := natsx.EnsureConsumer(ctx, d.res.JS, kind, parts[3], parts[4], d.res.Layout.AckWait); err != nil {
+				d.cfg.Logger.Warn("dispatcher: recreate consumer", "consumer", name, "err", err)
+				continue
+			}
+			d.startPuller(ctx, name)
 		}
-		if _, err := natsx.EnsureConsumer(ctx, d.res.JS, parts[2], parts[3], parts[4], d.res.Layout.AckWait); err != nil {
-			d.cfg.Logger.Warn("dispatcher: recreate consumer", "consumer", name, "err", err)
-			continue
-		}
-		d.startPuller(ctx, name)
 	}
 }
 
