@@ -71,7 +71,7 @@ func retryAfter(resp *cpiclient.Response, now time.Time) time.Duration {
 		return 0
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+		return time.Duration(min(n, 1<<32)) * time.Second // no overflow: 136 years is still "after the cap"
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

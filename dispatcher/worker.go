@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -282,15 +283,10 @@ func (d *Dispatcher) finish(ctx context.Context, a *attempt, st cpibv1.JobStatus
 	return a.msg.Ack()
 }
 
+// flowURL is the iFlow endpoint, with the Flow-Path sub-path for /*
+// addresses (never the literal "/*").
 func flowURL(f catalog.Flow, flowPath string) string {
-	if flowPath == "" {
-		return f.URL
-	}
-	base := f.URL
-	if n := len(base); n >= 2 && base[n-2:] == "/*" {
-		base = base[:n-2]
-	}
-	return base + flowPath
+	return strings.TrimSuffix(f.URL, "/*") + flowPath
 }
 
 func headersOf(hs []*cpibv1.Header) map[string][]string {

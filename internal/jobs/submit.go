@@ -125,18 +125,26 @@ func (s *Store) publish(ctx context.Context, job *cpibv1.Job, rec *cpibv1.JobRec
 		_, recErr = await(ctx, recAck)
 	}
 	if isWrongLastSeq(recErr) {
-		// The dispatcher (or a takeover) created the record first: stored.
-		recErr = nil
+		// Something is at the key: the dispatcher (or a concurrent takeover)
+		// created the record first, or a purge marker of an earlier refused
+		// attempt is there. Only the former means stored; the latter is
+		// handled by the Create below (KV Create writes over markers).
+		if _, _, err := s.Get(ctx, job.GetId()); err == nil {
+			recErr = nil
+		}
 	}
 	switch {
 	case msgErr != nil:
 		// Not queued: remove the record so no key or reader sees a job that
 		// will never run. Best effort; a leftover expires with its TTL.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		if recErr == nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			_ = s.res.Records.Purge(dctx, job.GetId())
-			cancel()
 		}
+		if job.GetPayloadObject() != "" {
+			_ = s.res.Payloads.Delete(dctx, job.GetPayloadObject())
+		}
+		cancel()
 		return fmt.Errorf("%w: publish job: %w", ErrUnavailable, msgErr)
 	case recErr != nil:
 		// Queued but unrecorded: retry the record once; the dispatcher also

@@ -87,6 +87,14 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	fatal := make(chan string, 1)
 	ns.SetLoggerV2(&serverLogger{log: cfg.Logger, fatal: fatal}, false, false, false)
 	ns.Start()
+	select {
+	case msg := <-fatal:
+		// Start reports a JetStream failure synchronously: do not wait
+		// ReadyTimeout for a server that will never be ready.
+		ns.Shutdown()
+		return nil, fmt.Errorf("natsx: embedded server did not start: %s", msg)
+	default:
+	}
 	if !ns.ReadyForConnections(cfg.ReadyTimeout) || !ns.JetStreamEnabled() {
 		ns.Shutdown()
 		select {
