@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-
 func answer(status int, header ...string) *cpiclient.Response {
 	h := http.Header{}
 	for i := 0; i+1 < len(header); i += 2 {

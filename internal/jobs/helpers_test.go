@@ -110,4 +110,3 @@ func jobMsgs(t *testing.T, e *env) uint64 {
 	}
 	return info.State.Msgs
 }
-
