@@ -37,6 +37,7 @@ func (p *puller) run(parent context.Context) {
 	defer close(p.done)
 	d := p.d
 	idleSince := d.cfg.Now()
+	errWait := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		if d.gate.wait(ctx) != nil {
 			return
@@ -58,6 +59,17 @@ func (p *puller) run(parent context.Context) {
 		if p.gone(err) {
 			return
 		}
+		if err != nil && got == 0 {
+			// JetStream unreachable: back off instead of spinning.
+			d.cfg.Logger.Debug("dispatcher: pull failed", "consumer", p.name, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(errWait):
+			}
+			errWait = min(errWait*2, 2*time.Second)
+			continue
+		}
+		errWait = 50 * time.Millisecond
 		if got > 0 {
 			idleSince = d.cfg.Now()
 			continue
