@@ -3,7 +3,11 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
+	"strings"
+	"time"
 )
 
 // Roles.
@@ -12,23 +16,58 @@ const (
 	RoleAdmin   = "admin"
 )
 
+// Defaults of a client's optional fields (DESIGN 3.1).
+const (
+	DefaultWeight     = 1
+	DefaultMaxBacklog = 100_000
+)
+
 // Client is a partner (or operator) that authenticates to the broker.
 type Client struct {
-	ID               string   `json:"id"`
-	Name             string   `json:"name,omitempty"`
-	Roles            []string `json:"roles"`
-	Enabled          bool     `json:"enabled"`
-	Grants           []string `json:"grants"`
-	CallbackPrefixes []string `json:"callback_prefixes"`
-	Quota            *Quota   `json:"quota,omitempty"`
-	Weight           int      `json:"weight,omitempty"`
-	MaxBacklog       int      `json:"max_backlog,omitempty"`
-	// SecretHashes are bcrypt hashes of the valid client secrets (more than
-	// one during a rotation). Never returned by the API.
+	ID               string    `json:"id"`
+	Name             string    `json:"name,omitempty"`
+	Roles            []string  `json:"roles"`
+	Enabled          bool      `json:"enabled"`
+	Grants           []string  `json:"grants"`
+	CallbackPrefixes []string  `json:"callback_prefixes"`
+	Webhooks         []Webhook `json:"webhooks,omitempty"`
+	Quota            *Quota    `json:"quota,omitempty"`
+	Weight           int       `json:"weight,omitempty"`
+	MaxBacklog       int       `json:"max_backlog,omitempty"`
+	// ExternalIDs are the names this client has at external identity
+	// providers (the value of the IdP's client claim, e.g. an XSUAA
+	// "sb-…" client ID), for tokens the broker did not issue.
+	ExternalIDs []string `json:"external_ids,omitempty"`
+	// SecretHashes are bcrypt hashes of the current client secrets. Never
+	// returned by the API.
 	SecretHashes []string `json:"secret_hashes,omitempty"`
+	// PreviousSecrets are hashes of replaced secrets that stay valid until
+	// their expiry (the overlap of a rotation). Never returned by the API.
+	PreviousSecrets []ExpiringSecret `json:"previous_secrets,omitempty"`
 	// WebhookSecret is the whsec_ signing secret for callbacks.
 	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// PreviousWebhookSecrets are replaced webhook secrets that callbacks are
+	// still signed with, besides the current one, until their expiry.
+	PreviousWebhookSecrets []ExpiringSecret `json:"previous_webhook_secrets,omitempty"`
 }
+
+// ExpiringSecret is a secret (or a secret's hash) valid until ExpiresAt.
+type ExpiringSecret struct {
+	Value     string    `json:"value"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Webhook is a callback target for a client's job events.
+type Webhook struct {
+	ID             string   `json:"id"`
+	URL            string   `json:"url"`
+	Events         []string `json:"events"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason string   `json:"disabled_reason"`
+}
+
+// WebhookEvents are the event types a webhook may subscribe to.
+var WebhookEvents = []string{"job.succeeded", "job.failed", "job.canceled"}
 
 // Quota limits a client's CPI calls; absent means unlimited.
 type Quota struct {
@@ -44,6 +83,27 @@ func (c Client) HasRole(r string) bool { return slices.Contains(c.Roles, r) }
 
 // Granted reports whether the client may call flow.
 func (c Client) Granted(flow string) bool { return slices.Contains(c.Grants, flow) }
+
+// SetDefaults fills the optional fields a new client leaves out: the
+// partner role, empty grants, prefixes and webhooks, weight 1 and a backlog
+// of 100000. Enabled is the caller's choice (the API defaults it to true).
+func (c *Client) SetDefaults() {
+	if c.Roles == nil {
+		c.Roles = []string{RolePartner}
+	}
+	if c.Grants == nil {
+		c.Grants = []string{}
+	}
+	if c.CallbackPrefixes == nil {
+		c.CallbackPrefixes = []string{}
+	}
+	if c.Weight == 0 {
+		c.Weight = DefaultWeight
+	}
+	if c.MaxBacklog == 0 {
+		c.MaxBacklog = DefaultMaxBacklog
+	}
+}
 
 // Validate reports a client that cannot be stored.
 func (c Client) Validate() error {
@@ -61,8 +121,93 @@ func (c Client) Validate() error {
 			errs = append(errs, fmt.Errorf("role %q must be partner or admin", r))
 		}
 	}
+	for _, p := range c.CallbackPrefixes {
+		if err := validTargetURL(p); err != nil {
+			errs = append(errs, fmt.Errorf("callback prefix %q: %w", p, err))
+		}
+	}
+	errs = append(errs, c.validateWebhooks()...)
+	if c.Quota != nil {
+		errs = append(errs, c.Quota.validate()...)
+	}
+	if c.Weight < 0 || c.Weight > 1000 {
+		errs = append(errs, fmt.Errorf("weight %d must be 1..1000 (0 means the default, 1)", c.Weight))
+	}
+	if c.MaxBacklog < 0 {
+		errs = append(errs, fmt.Errorf("max_backlog %d must not be negative", c.MaxBacklog))
+	}
+	for _, x := range c.ExternalIDs {
+		if x == "" || len(x) > 255 {
+			errs = append(errs, errors.New("external ids must be 1-255 characters"))
+		}
+	}
 	if len(c.SecretHashes) == 0 {
 		errs = append(errs, errors.New("client has no secret"))
 	}
 	return errors.Join(errs...)
+}
+
+func (c Client) validateWebhooks() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, w := range c.Webhooks {
+		if !ValidID(w.ID) {
+			errs = append(errs, fmt.Errorf("webhook id %q must match ^[a-z0-9][a-z0-9-]{0,62}$", w.ID))
+		}
+		if seen[w.ID] {
+			errs = append(errs, fmt.Errorf("webhook id %q is used twice", w.ID))
+		}
+		seen[w.ID] = true
+		if err := validTargetURL(w.URL); err != nil {
+			errs = append(errs, fmt.Errorf("webhook %s url: %w", w.ID, err))
+		}
+		if len(w.Events) == 0 {
+			errs = append(errs, fmt.Errorf("webhook %s needs at least one event", w.ID))
+		}
+		for _, e := range w.Events {
+			if !slices.Contains(WebhookEvents, e) {
+				errs = append(errs, fmt.Errorf("webhook %s event %q must be one of %s", w.ID, e, strings.Join(WebhookEvents, ", ")))
+			}
+		}
+	}
+	return errs
+}
+
+func (q Quota) validate() []error {
+	var errs []error
+	if q.Rate < 0 || q.Burst < 0 || q.Concurrency < 0 || q.Allow < 0 {
+		errs = append(errs, errors.New("quota rate, burst, concurrency and allow must not be negative"))
+	}
+	switch q.Interval {
+	case "", "minute", "hour", "day":
+	default:
+		errs = append(errs, fmt.Errorf("quota interval %q must be minute, hour or day", q.Interval))
+	}
+	if q.Allow > 0 && q.Interval == "" {
+		errs = append(errs, errors.New("quota allow needs an interval"))
+	}
+	return errs
+}
+
+// validTargetURL accepts absolute https URLs, and http for loopback hosts.
+func validTargetURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil {
+		return errors.New("must be an absolute URL without user info")
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if u.Scheme == "http" && isLoopbackHost(u.Hostname()) {
+		return nil
+	}
+	return errors.New("must use https (http only for loopback hosts)")
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

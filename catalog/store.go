@@ -21,6 +21,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists: Create of something that exists.
 	ErrExists = errors.New("already exists")
+	// ErrInvalid: a change that would make a resource invalid.
+	ErrInvalid = errors.New("invalid")
 	// ErrInvalidCredentials: unknown client, disabled client or wrong secret.
 	ErrInvalidCredentials = errors.New("invalid client credentials")
 )
@@ -201,7 +203,8 @@ func (s *Store) Flows() []Flow {
 	return out
 }
 
-// VerifySecret checks a client's credentials against the cached hashes.
+// VerifySecret checks a client's credentials against the cached hashes:
+// the current ones and, until their expiry, those replaced by a rotation.
 // Unknown, disabled and wrong-secret clients all give ErrInvalidCredentials.
 func (s *Store) VerifySecret(id, secret string) (Client, error) {
 	c, ok := s.Client(id)
@@ -212,6 +215,12 @@ func (s *Store) VerifySecret(id, secret string) (Client, error) {
 	}
 	for _, h := range c.SecretHashes {
 		if bcrypt.CompareHashAndPassword([]byte(h), []byte(secret)) == nil {
+			return c, nil
+		}
+	}
+	now := time.Now()
+	for _, p := range c.PreviousSecrets {
+		if now.Before(p.ExpiresAt) && bcrypt.CompareHashAndPassword([]byte(p.Value), []byte(secret)) == nil {
 			return c, nil
 		}
 	}
