@@ -31,8 +31,12 @@ type IssuerConfig struct {
 	Audience string
 	// TTL is the token lifetime, at least one second. Default 1h.
 	TTL time.Duration
-	// Key signs the tokens. Required.
+	// Key signs the tokens. Required unless Signer is set.
 	Key *SigningKey
+	// Signer, when set, returns the key to sign each token with, so the
+	// signing key can be rotated while the issuer runs. It takes precedence
+	// over Key and must never return nil.
+	Signer func() *SigningKey
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -59,7 +63,7 @@ func (c IssuerConfig) Validate() error {
 	if c.TTL < time.Second {
 		errs = append(errs, fmt.Errorf("token TTL %s is below 1s", c.TTL))
 	}
-	if c.Key == nil {
+	if c.Key == nil && c.Signer == nil {
 		errs = append(errs, errors.New("signing key is required"))
 	}
 	return configError(errs)
@@ -165,10 +169,14 @@ func (i *Issuer) Issue(clientID string, scope []string) (Token, error) {
 	if len(scope) > 0 {
 		claims["scope"] = strings.Join(scope, " ")
 	}
+	key := i.cfg.Key
+	if i.cfg.Signer != nil {
+		key = i.cfg.Signer()
+	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["typ"] = tokenType
-	t.Header["kid"] = i.cfg.Key.KID()
-	value, err := t.SignedString(i.cfg.Key.priv)
+	t.Header["kid"] = key.KID()
+	value, err := t.SignedString(key.priv)
 	if err != nil {
 		return Token{}, fmt.Errorf("signing token: %w", err)
 	}
