@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/gin-gonic/gin"
 )
@@ -41,6 +42,12 @@ func problemFor(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, catalog.ErrInvalid):
+		return problem(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, catalog.ErrNotFound):
+		return problem(http.StatusNotFound, "not_found", "no such resource")
+	case errors.Is(err, catalog.ErrExists):
+		return problem(http.StatusConflict, "already_exists", "a resource with this ID exists")
 	case errors.Is(err, jobs.ErrNotFound):
 		return problem(http.StatusNotFound, "job_not_found", "no such job")
 	case errors.Is(err, jobs.ErrNotCancelable):

@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/keyring"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
@@ -30,6 +33,13 @@ type Deps struct {
 	JWKS func() []byte
 	// Limiter throttles repeated token failures; nil disables it.
 	Limiter *auth.FailureLimiter
+	// Audit records security events; nil records nothing.
+	Audit *audit.Log
+	// Keys is the shared signing key ring, for the admin keys API; nil
+	// disables that API.
+	Keys *keyring.Ring
+	// IdPs are the external identity providers whose tokens are accepted.
+	IdPs []*idp.Provider
 }
 
 // Server is the HTTP API.
@@ -104,6 +114,7 @@ func (s *Server) routes() error {
 	v1.GET("/jobs/:id", s.getJob)
 	v1.DELETE("/jobs/:id", s.cancelJob)
 	v1.GET("/jobs/:id/result", s.getResult)
+	s.adminRoutes(e.Group("/admin/v1", s.authenticate(), s.requireAdmin()))
 	s.engine = e
 	return nil
 }

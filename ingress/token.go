@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/auth"
 	"github.com/gin-gonic/gin"
 )
@@ -31,6 +34,18 @@ func (s *Server) tokenRoutes(e *gin.Engine) error {
 	h, err := auth.NewTokenHandler(auth.TokenHandlerConfig{
 		Issuer: s.deps.Issuer, Clients: clientAuthenticator{s.deps.Catalog},
 		Limiter: s.deps.Limiter, Now: s.cfg.Now,
+		OnIssued: func(r *http.Request, clientID string, tok auth.Token) {
+			s.deps.Audit.Record(audit.Event{
+				Actor: clientID, Action: audit.ActionTokenIssued, Target: clientID, Source: hostOf(r.RemoteAddr),
+				Outcome: audit.OutcomeSuccess, Detail: "jti=" + tok.JTI + " scope=" + strings.Join(tok.Scope, " "),
+			})
+		},
+		OnRefused: func(r *http.Request, clientID, code string) {
+			s.deps.Audit.Record(audit.Event{
+				Actor: clientID, Action: audit.ActionTokenRefused, Target: clientID, Source: hostOf(r.RemoteAddr),
+				Outcome: audit.OutcomeFailure, Detail: code,
+			})
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("ingress: token endpoint: %w", err)
@@ -39,7 +54,12 @@ func (s *Server) tokenRoutes(e *gin.Engine) error {
 	if err != nil {
 		return fmt.Errorf("ingress: metadata: %w", err)
 	}
-	e.Any("/oauth/token", gin.WrapH(h))
+	e.Any("/oauth/token", func(c *gin.Context) {
+		// The failure limiter and audit count per source address: behind a
+		// trusted proxy that is the forwarded client, not the proxy.
+		c.Request.RemoteAddr = net.JoinHostPort(c.ClientIP(), "0")
+		h.ServeHTTP(c.Writer, c.Request)
+	})
 	e.GET("/.well-known/jwks.json", func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=300")
 		c.Data(http.StatusOK, "application/json", s.deps.JWKS())
@@ -48,4 +68,12 @@ func (s *Server) tokenRoutes(e *gin.Engine) error {
 		c.Data(http.StatusOK, "application/json", meta)
 	})
 	return nil
+}
+
+// hostOf strips the port of a host:port address.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }

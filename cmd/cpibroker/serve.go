@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/demo"
@@ -33,6 +34,9 @@ type serveFlags struct {
 	maxPayload                                              int64
 	ackWait                                                 time.Duration
 	demo                                                    bool
+	config                                                  string
+	configOverwrite                                         bool
+	idps                                                    idpFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, r role) {
@@ -59,6 +63,9 @@ func (f *serveFlags) register(fs *flag.FlagSet, r role) {
 	fs.IntVar(&f.inlineMax, "inline-max", 256<<10, "payloads and results above this many bytes go to the object store")
 	fs.IntVar(&f.concurrency, "dispatch-concurrency", 256, "CPI calls in flight per dispatcher process")
 	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "redelivery delay of a job whose dispatcher died")
+	fs.StringVar(&f.config, "config", "", "YAML seed of providers, flows and clients; creates what is missing (secrets as ${ENV} or plain text, stored hashed)")
+	fs.BoolVar(&f.configOverwrite, "config-overwrite", false, "let --config replace existing providers, flows and clients")
+	fs.Var(&f.idps, "idp", "accept tokens of an external IdP (repeatable): issuer=URL,audience=AUD,jwks_url=URL[,client_claim=client_id][,name=N]")
 	if r == roleAll {
 		fs.BoolVar(&f.demo, "demo", false, "also run a simulated CPI tenant with demo flows and credentials")
 	}
@@ -103,6 +110,13 @@ func runServe(ctx context.Context, args []string, r role) error {
 		Dispatcher: r != roleIngress,
 		Logger:     log,
 		Tracing:    tracing,
+	}
+	cfg.IdPs = f.idps
+	if f.config != "" {
+		if cfg.Seed, err = catalog.LoadSeed(f.config); err != nil {
+			return err
+		}
+		cfg.SeedOverwrite = f.configOverwrite
 	}
 	cfg.IngressConfig.Listen, cfg.IngressConfig.PublicURL = f.listen, f.publicURL
 	cfg.IngressConfig.TLSCert, cfg.IngressConfig.TLSKey = f.tlsCert, f.tlsKey

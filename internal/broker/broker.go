@@ -9,8 +9,11 @@ import (
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/ingress"
+	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/keyring"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -28,6 +31,10 @@ type Broker struct {
 	Jobs       *jobs.Store
 	Ingress    *ingress.Server        // nil when the role is off
 	Dispatcher *dispatcher.Dispatcher // nil when the role is off
+	Audit      *audit.Log
+	Keys       *keyring.Ring // nil when the ingress role is off
+	// Seeded counts what the --config seed did (zero without one).
+	Seeded catalog.SeedResult
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -42,9 +49,12 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{Config: cfg, done: make(chan struct{})}
+	runCtx, cancel := context.WithCancel(ctx)
+	b.cancel = cancel
 	ok := false
 	defer func() {
 		if !ok {
+			cancel()
 			b.close()
 		}
 	}()
@@ -59,8 +69,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if b.Jobs, err = jobs.NewStore(b.Resources, cfg.Jobs); err != nil {
 		return nil, err
 	}
+	b.Audit = audit.New(b.Resources.JS, cfg.Logger, nil)
 	if cfg.Ingress {
-		if err := b.newIngress(); err != nil {
+		if err := b.newIngress(runCtx); err != nil {
 			return nil, err
 		}
 	}
@@ -71,16 +82,25 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	b.cancel = cancel
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return b.Catalog.Run(gctx) })
+	g.Go(func() error { return b.Audit.Run(gctx) })
+	if b.Keys != nil {
+		g.Go(func() error { return b.Keys.Run(gctx) })
+	}
 	select {
 	case <-b.Catalog.Ready():
 	case <-ctx.Done():
 		cancel()
 		_ = g.Wait()
 		return nil, ctx.Err()
+	}
+	if cfg.Seed != nil {
+		if err := b.seed(ctx); err != nil {
+			cancel()
+			_ = g.Wait()
+			return nil, err
+		}
 	}
 	if b.Ingress != nil {
 		g.Go(func() error { return b.Ingress.Run(gctx) })
@@ -134,12 +154,8 @@ func (b *Broker) connect() error {
 	return nil
 }
 
-func (b *Broker) newIngress() error {
+func (b *Broker) newIngress(ctx context.Context) error {
 	cfg := b.Config
-	key, err := auth.LoadOrCreateSigningKey(cfg.SigningKey)
-	if err != nil {
-		return fmt.Errorf("broker: signing key: %w", err)
-	}
 	ic := cfg.IngressConfig
 	ic.Logger, ic.TracerProvider, ic.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
 	if ic.Listen == "" {
@@ -148,27 +164,61 @@ func (b *Broker) newIngress() error {
 	if ic.PublicURL == "" {
 		ic.PublicURL = "http://" + ic.Listen
 	}
-	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ic.PublicURL, Key: key, Now: ic.Now})
+	ring, err := keyring.New(keyring.Config{
+		KV: b.Resources.Catalog, SigningKeyPath: cfg.SigningKey,
+		Retain: auth.DefaultTokenTTL + auth.DefaultLeeway, Now: ic.Now, Logger: cfg.Logger,
+	})
 	if err != nil {
 		return err
 	}
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Issuer: ic.PublicURL, Keys: auth.NewStaticKeys(key), Now: ic.Now})
+	if err := ring.Load(ctx); err != nil {
+		return fmt.Errorf("broker: signing key: %w", err)
+	}
+	b.Keys = ring
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ic.PublicURL, Signer: ring.SigningKey, Now: ic.Now})
 	if err != nil {
 		return err
 	}
-	jwks, err := auth.JWKSJSON([]auth.JWK{key.PublicJWK()})
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Issuer: ic.PublicURL, Keys: ring, Now: ic.Now})
 	if err != nil {
 		return err
 	}
-	limiter, err := auth.NewFailureLimiter(auth.FailureLimiterConfig{})
+	limiter, err := auth.NewFailureLimiter(cfg.TokenLimiter)
 	if err != nil {
 		return err
+	}
+	var idps []*idp.Provider
+	for _, c := range cfg.IdPs {
+		if c.Logger == nil {
+			c.Logger = cfg.Logger
+		}
+		p, err := idp.New(ctx, c)
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		idps = append(idps, p)
 	}
 	b.Ingress, err = ingress.New(ic, ingress.Deps{
 		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
-		Issuer: issuer, Verifier: verifier, JWKS: func() []byte { return jwks }, Limiter: limiter,
+		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
+		Audit: b.Audit, Keys: ring, IdPs: idps,
 	})
 	return err
+}
+
+// seed applies the --config seed and audits what it did.
+func (b *Broker) seed(ctx context.Context) error {
+	res, err := b.Catalog.ApplySeed(ctx, b.Config.Seed, b.Config.SeedOverwrite)
+	if err != nil {
+		return fmt.Errorf("broker: --config: %w", err)
+	}
+	b.Seeded = res
+	b.Config.Logger.Info("config seed applied", "created", res.Created, "overwritten", res.Overwritten, "kept", res.Kept)
+	b.Audit.Record(audit.Event{
+		Actor: "", Action: audit.ActionSeedApplied, Outcome: audit.OutcomeSuccess,
+		Detail: fmt.Sprintf("created=%d overwritten=%d kept=%d", res.Created, res.Overwritten, res.Kept),
+	})
+	return nil
 }
 
 // BaseURL is the ingress's reachable URL (its actual listening address).

@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/ingress"
+	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
@@ -41,6 +44,14 @@ type Config struct {
 	IngressConfig    ingress.Config
 	DispatcherConfig dispatcher.Config
 	Jobs             jobs.Config
+	// Seed, when set, is applied once the catalog is loaded: what is
+	// missing is created; existing resources are kept unless SeedOverwrite.
+	Seed          *catalog.Seed
+	SeedOverwrite bool
+	// IdPs are external identity providers whose tokens the ingress accepts.
+	IdPs []idp.Config
+	// TokenLimiter tunes the token endpoint's brute-force throttling.
+	TokenLimiter auth.FailureLimiterConfig
 	// Logger and Tracing are shared by every component.
 	Logger  *slog.Logger
 	Tracing telemetry.Tracing

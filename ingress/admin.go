@@ -1,0 +1,78 @@
+package ingress
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/gin-gonic/gin"
+)
+
+// maxAdminBody bounds admin request bodies.
+const maxAdminBody = 1 << 20
+
+// adminRoutes mounts /admin/v1 (already behind authenticate and
+// requireAdmin).
+func (s *Server) adminRoutes(g *gin.RouterGroup) {
+	g.POST("/clients", s.createClient)
+	g.GET("/clients", s.listClients)
+	g.GET("/clients/:id", s.getClient)
+	g.PATCH("/clients/:id", s.patchClient)
+	g.DELETE("/clients/:id", s.deleteClient)
+	g.POST("/clients/:id/rotate-secret", s.rotateSecret)
+	g.POST("/clients/:id/rotate-webhook-secret", s.rotateWebhookSecret)
+	g.GET("/audit", s.listAudit)
+	g.GET("/keys", s.listKeys)
+	g.POST("/keys/rotate", s.rotateKey)
+}
+
+// readJSON decodes the request body strictly into v (which may carry
+// defaults). An empty body is allowed when emptyOK, leaving v as is.
+func readJSON(c *gin.Context, v any, emptyOK bool) *apiError {
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxAdminBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem(http.StatusRequestEntityTooLarge, "payload_too_large", "admin request bodies are limited to 1 MiB")
+		}
+		return problem(http.StatusBadRequest, "invalid_request", "could not read the request body")
+	}
+	if len(b) == 0 && emptyOK {
+		return nil
+	}
+	if err := catalog.DecodeStrict(b, v); err != nil {
+		return problem(http.StatusBadRequest, "invalid_request", "invalid JSON body: "+err.Error())
+	}
+	return nil
+}
+
+// pathID validates the :id parameter.
+func pathID(c *gin.Context) (string, bool) {
+	id := c.Param("id")
+	if !catalog.ValidID(id) {
+		writeProblem(c, problem(http.StatusBadRequest, "invalid_name", "IDs match ^[a-z0-9][a-z0-9-]{0,62}$"))
+		return "", false
+	}
+	return id, true
+}
+
+// pageParams reads ?limit= (1..1000, default 100) and ?cursor=.
+func pageParams(c *gin.Context) (int, string, bool) {
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeProblem(c, problem(http.StatusBadRequest, "invalid_request", "limit must be 1..1000"))
+			return 0, "", false
+		}
+		limit = n
+	}
+	return limit, c.Query("cursor"), true
+}
+
+// invalid maps a validation error to 400.
+func invalid(err error) *apiError {
+	return problem(http.StatusBadRequest, "invalid_request", err.Error())
+}
