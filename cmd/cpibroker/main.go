@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string) error {
 		return runServe(ctx, args[1:], roleDispatcher)
 	case "cpisim":
 		return runCPISim(ctx, args[1:])
+	case "admin":
+		return runAdmin(ctx, args[1:])
 	case "bench":
 		return runBench(ctx, args[1:])
 	case "-h", "--help", "help":

@@ -1,0 +1,212 @@
+package adminclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// Usage is the help text of `cpibroker admin`.
+const Usage = `cpibroker admin — operator commands over the admin API
+
+Usage:
+  cpibroker admin clients create --id ID [--name N] [--roles partner,admin] [--grants f1,f2]
+                                 [--callback-prefixes URL,...] [--disabled] [--json BODY|@FILE]
+  cpibroker admin clients list [--limit N] [--cursor C]
+  cpibroker admin clients get ID
+  cpibroker admin clients patch ID [--name N] [--roles R] [--grants G] [--enabled=BOOL] [--json BODY|@FILE]
+  cpibroker admin clients delete ID
+  cpibroker admin clients rotate-secret ID [--overlap 24h]
+  cpibroker admin clients rotate-webhook-secret ID [--overlap 24h]
+  cpibroker admin keys list|rotate
+  cpibroker admin audit [--actor ID] [--action A] [--since T] [--until T] [--limit N] [--cursor C]
+
+Every command takes:
+  --url URL            the broker (default $CPIB_URL, the credentials file's base_url, or http://127.0.0.1:8080)
+  --client-id ID       admin client ID (default $CPIB_ADMIN_CLIENT_ID)
+  --client-secret S    admin client secret (default $CPIB_ADMIN_CLIENT_SECRET)
+  --credentials FILE   read the admin credentials from a demo-credentials.json
+                       (default ./data/demo-credentials.json when it exists and nothing else is given)
+
+The answer is printed as JSON on stdout; secrets appear only in the answers
+of create and rotate, once.
+`
+
+// common are the connection flags of every command.
+type common struct {
+	url, id, secret, creds string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.url, "url", "", "broker URL")
+	fs.StringVar(&c.id, "client-id", "", "admin client ID")
+	fs.StringVar(&c.secret, "client-secret", "", "admin client secret")
+	fs.StringVar(&c.creds, "credentials", "", "demo-credentials.json to read admin credentials from")
+}
+
+// client resolves the connection: flags, then environment, then the
+// credentials file.
+func (c common) client(getenv func(string) string) (*Client, error) {
+	cl := &Client{BaseURL: c.url, ClientID: c.id, ClientSecret: c.secret}
+	if cl.ClientID == "" {
+		cl.ClientID = getenv("CPIB_ADMIN_CLIENT_ID")
+	}
+	if cl.ClientSecret == "" {
+		cl.ClientSecret = getenv("CPIB_ADMIN_CLIENT_SECRET")
+	}
+	path := c.creds
+	if path == "" && (cl.ClientID == "" || cl.ClientSecret == "") {
+		if _, err := os.Stat("data/demo-credentials.json"); err == nil {
+			path = "data/demo-credentials.json"
+		}
+	}
+	if path != "" {
+		f, err := readCredentials(path)
+		if err != nil {
+			return nil, err
+		}
+		if cl.ClientID == "" && cl.ClientSecret == "" {
+			cl.ClientID, cl.ClientSecret = f.Admin.ClientID, f.Admin.ClientSecret
+		}
+		if cl.BaseURL == "" {
+			cl.BaseURL = f.BaseURL
+		}
+	}
+	if cl.BaseURL == "" {
+		cl.BaseURL = getenv("CPIB_URL")
+	}
+	if cl.BaseURL == "" {
+		cl.BaseURL = "http://127.0.0.1:8080"
+	}
+	return cl, nil
+}
+
+// Run executes `cpibroker admin <args>`, printing answers to stdout.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, Usage)
+		return flag.ErrHelp
+	}
+	resource, rest := args[0], args[1:]
+	verb := ""
+	if resource != "audit" {
+		if len(rest) == 0 {
+			fmt.Fprint(stderr, Usage)
+			return fmt.Errorf("admin %s: a command is missing", resource)
+		}
+		verb, rest = rest[0], rest[1:]
+	}
+	cmd, ok := commands[resource+" "+verb]
+	if !ok {
+		fmt.Fprint(stderr, Usage)
+		return fmt.Errorf("unknown command: admin %s %s", resource, verb)
+	}
+	fs := flag.NewFlagSet("admin "+strings.TrimSpace(resource+" "+verb), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var conn common
+	conn.register(fs)
+	build := cmd(fs)
+	// Positional ID first or last: `clients get acme --url X` and
+	// `clients get --url X acme` both work.
+	var pos []string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		pos, rest = rest[:1], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	pos = append(pos, fs.Args()...)
+	method, path, body, err := build(pos)
+	if err != nil {
+		return err
+	}
+	cl, err := conn.client(getenv)
+	if err != nil {
+		return err
+	}
+	out, err := cl.Do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, out)
+}
+
+func printJSON(w io.Writer, b []byte) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		_, err = w.Write(b)
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// request is what a command sends.
+type request func(pos []string) (method, path string, body []byte, err error)
+
+// commands maps "resource verb" to a builder that registers the verb's
+// flags and returns how to make the request.
+var commands = map[string]func(fs *flag.FlagSet) request{
+	"clients create":                createClient,
+	"clients list":                  listClients,
+	"clients get":                   byID("GET", ""),
+	"clients delete":                byID("DELETE", ""),
+	"clients patch":                 patchClient,
+	"clients rotate-secret":         rotate("/rotate-secret"),
+	"clients rotate-webhook-secret": rotate("/rotate-webhook-secret"),
+	"keys list":                     fixed("GET", "/admin/v1/keys"),
+	"keys rotate":                   fixed("POST", "/admin/v1/keys/rotate"),
+	"audit ":                        listAudit,
+}
+
+func oneID(pos []string) (string, error) {
+	if len(pos) != 1 {
+		return "", errors.New("exactly one client ID is expected")
+	}
+	return url.PathEscape(pos[0]), nil
+}
+
+func byID(method, suffix string) func(*flag.FlagSet) request {
+	return func(*flag.FlagSet) request {
+		return func(pos []string) (string, string, []byte, error) {
+			id, err := oneID(pos)
+			return method, "/admin/v1/clients/" + id + suffix, nil, err
+		}
+	}
+}
+
+func fixed(method, path string) func(*flag.FlagSet) request {
+	return func(*flag.FlagSet) request {
+		return func(pos []string) (string, string, []byte, error) {
+			if len(pos) > 0 {
+				return "", "", nil, fmt.Errorf("unexpected argument %q", pos[0])
+			}
+			return method, path, nil, nil
+		}
+	}
+}
+
+func rotate(suffix string) func(*flag.FlagSet) request {
+	return func(fs *flag.FlagSet) request {
+		overlap := fs.String("overlap", "", "how long the old secret keeps working (default 24h; 0s = not at all)")
+		return func(pos []string) (string, string, []byte, error) {
+			id, err := oneID(pos)
+			var body []byte
+			if *overlap != "" {
+				body, _ = json.Marshal(map[string]string{"overlap": *overlap})
+			}
+			return "POST", "/admin/v1/clients/" + id + suffix, body, err
+		}
+	}
+}
