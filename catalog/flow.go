@@ -58,6 +58,21 @@ type Breaker struct {
 	HalfOpenProbes      int      `json:"half_open_probes"`
 }
 
+// Validate reports every problem of a breaker configuration in one error.
+func (b Breaker) Validate() error {
+	var errs []error
+	if b.ConsecutiveFailures < 0 || b.MinRequests < 0 || b.HalfOpenProbes < 0 {
+		errs = append(errs, errors.New("policy.breaker counts must be >= 0"))
+	}
+	if b.FailureRatio < 0 || b.FailureRatio > 1 {
+		errs = append(errs, errors.New("policy.breaker.failure_ratio must be within 0..1"))
+	}
+	if b.Window < 0 || b.OpenFor < 0 {
+		errs = append(errs, errors.New("policy.breaker durations must be >= 0"))
+	}
+	return errors.Join(errs...)
+}
+
 // DefaultPolicy returns the defaults of DESIGN 3.1.
 func DefaultPolicy() Policy {
 	return Policy{
@@ -85,6 +100,9 @@ func (p Policy) Validate() error {
 	}
 	if p.Rate < 0 || p.Concurrency < 0 {
 		errs = append(errs, errors.New("policy.rate and policy.concurrency must be >= 0 (0 = unlimited)"))
+	}
+	if err := p.Breaker.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, h := range p.ForwardHeaders {
 		if h == "" {

@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 )
 
 // Provider types.
@@ -44,5 +46,43 @@ func (p Provider) Validate() error {
 	if p.Runtime.URL == "" {
 		errs = append(errs, errors.New("provider runtime.url is required"))
 	}
+	for name, u := range map[string]string{"runtime.url": p.Runtime.URL, "runtime.tokenurl": p.Runtime.TokenURL} {
+		if err := checkProviderURL(name, u); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.API != nil {
+		for name, u := range map[string]string{"api.url": p.API.URL, "api.tokenurl": p.API.TokenURL} {
+			if err := checkProviderURL(name, u); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkProviderURL enforces DESIGN 3.1: provider URLs are https://, except
+// loopback hosts (the simulator, local trials); credentials never travel in
+// clear text to another machine.
+func checkProviderURL(name, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("provider %s %q is not an absolute URL", name, raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+	}
+	return fmt.Errorf("provider %s %q must be https:// (http only for loopback hosts)", name, raw)
 }
