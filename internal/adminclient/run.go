@@ -143,7 +143,7 @@ func printJSON(w io.Writer, b []byte) error {
 		return nil
 	}
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
+	if err := json.Indent(&buf, bytes.TrimSpace(b), "", "  "); err != nil {
 		_, err = w.Write(b)
 		return err
 	}

@@ -22,7 +22,7 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-func catalogKV(t *testing.T) jetstream.KeyValue {
+func catalogKV(t testing.TB) jetstream.KeyValue {
 	t.Helper()
 	ns, err := natsx.StartEmbedded(natsx.EmbeddedConfig{StoreDir: t.TempDir()})
 	if err != nil {
@@ -41,7 +41,7 @@ func catalogKV(t *testing.T) jetstream.KeyValue {
 	return res.Catalog
 }
 
-func startRing(t *testing.T, kv jetstream.KeyValue, clk *clock) *keyring.Ring {
+func startRing(t testing.TB, kv jetstream.KeyValue, clk *clock) *keyring.Ring {
 	t.Helper()
 	r, err := keyring.New(keyring.Config{KV: kv, SigningKeyPath: filepath.Join(t.TempDir(), "key.pem"),
 		Retain: time.Hour, JanitorInterval: 10 * time.Millisecond, Now: clk.Now})
