@@ -31,22 +31,17 @@ type APIError struct {
 	Body   []byte
 }
 
+// Error names the status and the problem's code and detail (or the
+// RFC 6749 error of the token endpoint).
 func (e *APIError) Error() string {
-	var p struct {
-		Code, Detail, Error, ErrorDescription string `json:"-"`
-	}
 	var m map[string]any
-	if json.Unmarshal(e.Body, &m) == nil {
-		p.Code, _ = m["code"].(string)
-		p.Detail, _ = m["detail"].(string)
-		p.Error, _ = m["error"].(string)
-		p.ErrorDescription, _ = m["error_description"].(string)
-	}
+	_ = json.Unmarshal(e.Body, &m)
+	str := func(k string) string { s, _ := m[k].(string); return s }
 	switch {
-	case p.Code != "":
-		return fmt.Sprintf("%d %s: %s", e.Status, p.Code, p.Detail)
-	case p.Error != "":
-		return fmt.Sprintf("%d %s: %s", e.Status, p.Error, p.ErrorDescription)
+	case str("code") != "":
+		return fmt.Sprintf("%d %s: %s", e.Status, str("code"), str("detail"))
+	case str("error") != "":
+		return fmt.Sprintf("%d %s: %s", e.Status, str("error"), str("error_description"))
 	}
 	return fmt.Sprintf("%d %s", e.Status, strings.TrimSpace(string(e.Body)))
 }

@@ -225,7 +225,7 @@ func reason(err error) string {
 	return "unverifiable token"
 }
 
-// Issuer reads the unverified iss claim of a compact JWT, for routing a
+// PeekIssuer reads the unverified iss claim of a compact JWT, for routing a
 // token to its provider. It does not verify anything.
 func PeekIssuer(token string) string {
 	claims := jwt.MapClaims{}
