@@ -20,6 +20,7 @@ Usage:
   cpibroker dispatcher --nats-url URL the dispatcher only
   cpibroker cpisim [flags]           the CPI tenant simulator alone
   cpibroker bench [flags]            the benchmark (DESIGN 10)
+  cpibroker admin clients|keys|audit operator commands over the admin API
 
 Run "cpibroker <command> -h" for a command's flags.
 `
