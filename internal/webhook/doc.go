@@ -1,0 +1,11 @@
+// Package webhook holds what is shared about webhook delivery between the
+// dispatcher (which delivers) and the ingress (which lists and replays
+// dead deliveries): Standard Webhooks v1 signing, the endpoint lanes a
+// client's targets map to, and the delivery task's subjects.
+//
+// Signing follows the Standard Webhooks specification v1: the signed
+// content is "<webhook-id>.<webhook-timestamp>.<body>", signed with
+// HMAC-SHA256 under the base64 key of the client's whsec_ secret, sent as
+// "v1,<base64 signature>" in webhook-signature; during a secret rotation
+// one signature per valid secret, space-separated.
+package webhook
