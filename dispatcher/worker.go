@@ -114,6 +114,11 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 		break
 	}
 	if !d.current(a) {
+		if endedBy(a) {
+			if err := d.publishEvent(ctx, a); err != nil {
+				return err
+			}
+		}
 		a.span.AddEvent("duplicate or stale message dropped")
 		return a.msg.Ack()
 	}
@@ -178,7 +183,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
 			&cpibv1.JobError{Code: jobs.CodeCPIError, Message: "provider misconfigured: " + err.Error()})
 	}
-	body, err := d.store.Payload(ctx, a.job)
+	stream, closeBody, err := d.bodyStream(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -186,12 +191,17 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		URL:            flowURL(a.flow, a.job.GetFlowPath()),
 		Query:          a.job.GetQuery(),
 		ContentType:    a.job.GetContentType(),
-		Body:           body,
+		Body:           a.job.GetPayload(),
 		Header:         headersOf(a.job.GetHeaders()),
 		ApplicationID:  a.job.GetId(),
 		IdempotencyKey: fmt.Sprintf("%s.%d", a.job.GetId(), a.job.GetRun()),
 		Timeout:        a.flow.Policy.Timeout.D(),
+		Stream:         stream,
 	})
+	closeBody()
+	if errors.Is(callErr, cpiclient.ErrSpill) {
+		return callErr // JetStream could not keep the answer (not CPI's fault): redeliver
+	}
 	out, _ := classify(resp, callErr, a.flow.Policy)
 	if resp != nil {
 		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
@@ -235,6 +245,9 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		}
 		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, res, jerr)
 	}
+	if resp != nil && resp.BodyRef != "" {
+		d.store.DropResult(ctx, resp.BodyRef) // this answer is not kept
+	}
 	a.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.String("reason", jerr.Message)))
 	return d.retry(ctx, a, backoff(a.flow.Policy, a.rec.GetAttempts(), resp, d.cfg.Now(), d.cfg.Rand))
 }
@@ -244,8 +257,12 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 func (d *Dispatcher) result(ctx context.Context, a *attempt, resp *cpiclient.Response) (*cpibv1.Result, error) {
 	res := &cpibv1.Result{
 		StatusCode: int32(resp.StatusCode), ContentType: resp.ContentType,
-		Size: int64(len(resp.Body)), CpiMessageId: resp.MessageID,
+		Size: resp.Size, CpiMessageId: resp.MessageID,
 		Headers: headerList(resp.Header),
+	}
+	if resp.BodyRef != "" {
+		res.BodyObject = resp.BodyRef // streamed to the object store by the call
+		return res, nil
 	}
 	obj, err := d.store.StoreResultBody(ctx, a.job.GetId(), a.job.GetRun(), resp.Body)
 	if err != nil {
@@ -267,6 +284,7 @@ func (d *Dispatcher) finish(ctx context.Context, a *attempt, st cpibv1.JobStatus
 	a.rec.Result = res
 	a.rec.Error = jerr
 	a.rec.UpdatedAt, a.rec.CompletedAt, a.rec.NextAttemptAt = now, now, nil
+	a.rec.DispatchSeq = a.seq // this message ended the run: its redelivery re-publishes the event
 	_, err := d.store.Put(ctx, a.rec, a.rev)
 	if errors.Is(err, jobs.ErrConflict) {
 		// Another delivery ended this run first; ours is a duplicate.
@@ -274,6 +292,9 @@ func (d *Dispatcher) finish(ctx context.Context, a *attempt, st cpibv1.JobStatus
 		return a.msg.Ack()
 	}
 	if err != nil {
+		return err
+	}
+	if err := d.publishEvent(ctx, a); err != nil {
 		return err
 	}
 	if st == cpibv1.JobStatus_JOB_STATUS_FAILED {

@@ -36,6 +36,9 @@ type Request struct {
 	// Timeout bounds the whole call including token and CSRF fetches and
 	// retries; 0 leaves only the context's deadline.
 	Timeout time.Duration
+	// Stream, when set, streams the request body and large responses
+	// instead of holding them in memory; see [Stream].
+	Stream *Stream
 }
 
 // Response is CPI's answer, whatever its status.
@@ -55,6 +58,11 @@ type Response struct {
 	// Duration is the time Invoke took, token and CSRF fetches and
 	// retries included.
 	Duration time.Duration
+	// BodyRef is set when the body was handed to Request.Stream.Spill:
+	// what Spill returned. Body is nil then.
+	BodyRef string
+	// Size is the body's length in bytes, spilled or not.
+	Size int64
 }
 
 // clone copies r so that concurrent callers sharing a fetch own their copy.
@@ -191,7 +199,7 @@ func (c *Client) authorization(ctx context.Context) (header, token string, err e
 
 // post sends the POST and reads the answer.
 func (c *Client) post(ctx context.Context, target string, r Request, auth string, sess *csrfSession, csrfTok string) (*Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(r.Body))
+	req, err := newPost(ctx, target, r)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +231,9 @@ func (c *Client) post(ctx context.Context, target string, r Request, auth string
 	if sess != nil {
 		sess.keepCookies(resp)
 	}
+	if r.Stream != nil && r.Stream.Spill != nil && resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		return c.readSpilling(ctx, resp, target, r.Stream)
+	}
 	return c.readResponse(resp, target)
 }
 
@@ -244,6 +255,7 @@ func (c *Client) readResponse(resp *http.Response, target string) (*Response, er
 		StatusCode:  resp.StatusCode,
 		ContentType: resp.Header.Get("Content-Type"),
 		Body:        body,
+		Size:        int64(len(body)),
 		Header:      c.headers.filter(resp.Header),
 		MessageID:   resp.Header.Get(headerMPLID),
 	}, nil

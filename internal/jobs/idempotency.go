@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"time"
 
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
@@ -22,23 +23,25 @@ func idemKey(client, key string) string {
 	return client + "." + hex.EncodeToString(h[:])
 }
 
-// requestHash fingerprints what makes two submissions "the same request".
-func requestHash(sub Submission) []byte {
+// requestHasher fingerprints what makes two submissions "the same
+// request": the fields are written here, the payload is written by the
+// caller (at once, or while it is streamed to the object store).
+func requestHasher(sub Submission) hash.Hash {
 	h := sha256.New()
 	for _, s := range []string{sub.Flow, sub.ContentType, sub.Query, sub.FlowPath, sub.CallbackURL} {
 		fmt.Fprintf(h, "%d:%s|", len(s), s)
 	}
-	h.Write(sub.Payload)
-	return h.Sum(nil)
+	return h
 }
 
-// claimKey writes the idempotency entry as the first write of a submission.
-// It returns either a replayed job (Accepted.Record set), the job ID to
-// publish under (a fresh one, or the ID of an earlier request that never
-// got its record written and is now taken over), or an expected error.
-func (s *Store) claimKey(ctx context.Context, sub Submission, id string, now time.Time) (Accepted, string, error) {
+// claimKey writes the idempotency entry as the first write of a submission
+// (for a streamed payload, the first after the payload object). hash is the
+// request's fingerprint (requestHasher plus the payload). It returns either
+// a replayed job (Accepted.Record set), the job ID to publish under (a
+// fresh one, or the ID of an earlier request that never got its record
+// written and is now taken over), or an expected error.
+func (s *Store) claimKey(ctx context.Context, sub Submission, id string, now time.Time, hash []byte) (Accepted, string, error) {
 	key := idemKey(sub.Client, sub.IdempotencyKey)
-	hash := requestHash(sub)
 	entry, err := proto.Marshal(&cpibv1.IdempotencyEntry{JobId: id, BodyHash: hash, CreatedAt: timestamppb.New(now)})
 	if err != nil {
 		return Accepted{}, "", fmt.Errorf("jobs: encode idempotency entry: %w", err)

@@ -38,6 +38,10 @@ type ResultResource struct {
 	Size         int64  `json:"size"`
 	CPIMessageID string `json:"cpi_message_id,omitempty"`
 	URL          string `json:"url"`
+	// Body and BodyEncoding ("utf-8" or "base64") carry a small body
+	// inline in events (DESIGN 7.1); the job resource never has them.
+	Body         *string `json:"body,omitempty"`
+	BodyEncoding string  `json:"body_encoding,omitempty"`
 }
 
 // ErrorResource says why a run failed.

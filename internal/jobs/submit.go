@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
@@ -30,6 +31,11 @@ type Submission struct {
 	IdempotencyKey string
 	// Trace holds propagation headers (traceparent) to store with the message.
 	Trace nats.Header
+	// Body, when set instead of Payload, is read to its end: up to
+	// inline_max bytes stay in the message, a longer body is streamed to
+	// the object store with bounded memory. A read error (such as
+	// *http.MaxBytesError) is returned wrapped in ErrBodyRead.
+	Body io.Reader
 }
 
 // Accepted is the outcome of a Submit.
@@ -47,9 +53,21 @@ type Accepted struct {
 func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 	now := s.cfg.Now()
 	id := ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
+	h := requestHasher(sub)
+	var body streamedBody
+	if sub.Body != nil {
+		var err error
+		if body, err = s.readBody(ctx, id, sub.Body, h); err != nil {
+			return Accepted{}, err
+		}
+		sub.Payload = body.inline
+	} else {
+		h.Write(sub.Payload)
+	}
 	if sub.IdempotencyKey != "" {
-		acc, jobID, err := s.claimKey(ctx, sub, id, now)
+		acc, jobID, err := s.claimKey(ctx, sub, id, now, h.Sum(nil))
 		if err != nil || acc.Record != nil {
+			s.dropObject(ctx, body.object)
 			return acc, err
 		}
 		id = jobID
@@ -67,7 +85,9 @@ func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 		Query:       sub.Query, FlowPath: sub.FlowPath,
 		Headers: sub.Headers, CallbackUrl: sub.CallbackURL,
 	}
-	if len(sub.Payload) > s.cfg.InlineMax {
+	if body.object != "" {
+		job.PayloadObject, job.PayloadSize = body.object, body.size
+	} else if len(sub.Payload) > s.cfg.InlineMax {
 		name := PayloadObject(id)
 		if _, err := s.res.Payloads.PutBytes(ctx, name, sub.Payload); err != nil {
 			return Accepted{}, fmt.Errorf("%w: store payload: %w", ErrUnavailable, err)

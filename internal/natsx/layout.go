@@ -66,20 +66,22 @@ func (l *Layout) Validate() error {
 
 // Resources are the JetStream handles every component works with.
 type Resources struct {
-	JS       jetstream.JetStream
-	Jobs     jetstream.Stream
-	Events   jetstream.Stream
-	DLQ      jetstream.Stream
-	Audit    jetstream.Stream
-	Records  jetstream.KeyValue
-	Idem     jetstream.KeyValue
-	Catalog  jetstream.KeyValue
-	Clients  jetstream.KeyValue
-	Quota    jetstream.KeyValue
-	Breakers jetstream.KeyValue
-	Leases   jetstream.KeyValue
-	Payloads jetstream.ObjectStore
-	Layout   Layout
+	JS     jetstream.JetStream
+	Jobs   jetstream.Stream
+	Events jetstream.Stream
+	DLQ    jetstream.Stream
+	// Deliveries holds webhook delivery tasks and their retry schedules.
+	Deliveries jetstream.Stream
+	Audit      jetstream.Stream
+	Records    jetstream.KeyValue
+	Idem       jetstream.KeyValue
+	Catalog    jetstream.KeyValue
+	Clients    jetstream.KeyValue
+	Quota      jetstream.KeyValue
+	Breakers   jetstream.KeyValue
+	Leases     jetstream.KeyValue
+	Payloads   jetstream.ObjectStore
+	Layout     Layout
 }
 
 // Ensure creates or updates every stream, bucket and object store of the
@@ -106,6 +108,15 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 			Name: StreamEvents, Subjects: []string{"cpib.events.>"},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			Replicas: l.Replicas, MaxAge: l.Retention, AllowDirect: true,
+			// Events are de-duplicated by Nats-Msg-Id <job>.<run>: a
+			// redelivered job re-publishes its event without a second copy.
+			Duplicates: l.DuplicateWindow,
+		}},
+		{&r.Deliveries, jetstream.StreamConfig{
+			Name: StreamDeliveries, Subjects: []string{"cpib.deliveries.>"},
+			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+			Replicas: l.Replicas, Duplicates: l.DuplicateWindow,
+			AllowMsgSchedules: true, MaxMsgSize: l.MaxValueSize,
 		}},
 		{&r.DLQ, jetstream.StreamConfig{
 			Name: StreamDLQ, Subjects: []string{"cpib.dlq.>"},

@@ -8,6 +8,8 @@ const (
 	StreamEvents = "EVENTS"
 	StreamDLQ    = "DLQ"
 	StreamAudit  = "AUDIT"
+	// StreamDeliveries holds webhook delivery tasks (WorkQueue).
+	StreamDeliveries = "DELIVERIES"
 
 	BucketJobs     = "cpib-jobs"
 	BucketIdem     = "cpib-idem"
@@ -40,3 +42,19 @@ func QueueConsumer(client, flow string) string { return "q_" + client + "_" + fl
 
 // RetryConsumer names the durable consumer of RetrySubject(client, flow).
 func RetryConsumer(client, flow string) string { return "r_" + client + "_" + flow }
+
+// DeliverySubject is where delivery tasks of a client for one endpoint
+// (lane) wait; each lane has its own consumer, so a slow receiver's backlog
+// waits in JetStream without delaying other receivers.
+func DeliverySubject(client, lane string) string { return "cpib.deliveries.q." + client + "." + lane }
+
+// DeliveryScheduleSubject holds the one pending retry schedule of a
+// delivery task.
+func DeliveryScheduleSubject(taskID string) string { return "cpib.deliveries.s." + taskID }
+
+// CallbackDLQSubject is where exhausted or refused deliveries of a client's
+// events about a flow's jobs are kept. It has one token more than
+// DLQSubject, so cpib.dlq.<client>.* selects failed jobs only.
+func CallbackDLQSubject(client, flow string) string {
+	return "cpib.dlq." + client + "." + flow + ".callback"
+}

@@ -485,9 +485,15 @@ type JobRecord struct {
 	// dispatch_seq is the JOBS stream sequence of the message that started
 	// the current attempt. A redelivery of that same message after a crash
 	// resumes the job; any other message for a running job is a duplicate.
-	DispatchSeq   uint64 `protobuf:"varint,17,opt,name=dispatch_seq,json=dispatchSeq,proto3" json:"dispatch_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DispatchSeq uint64 `protobuf:"varint,17,opt,name=dispatch_seq,json=dispatchSeq,proto3" json:"dispatch_seq,omitempty"`
+	// event_published is set after the run's terminal event was published
+	// by a writer other than the dispatcher (a cancel). A dispatcher that
+	// pulls the job's message later publishes the event only if it is unset.
+	// (When a dispatcher ends a run, dispatch_seq names its message, whose
+	// redelivery after a crash publishes the event again.)
+	EventPublished bool `protobuf:"varint,18,opt,name=event_published,json=eventPublished,proto3" json:"event_published,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobRecord) Reset() {
@@ -639,6 +645,13 @@ func (x *JobRecord) GetDispatchSeq() uint64 {
 	return 0
 }
 
+func (x *JobRecord) GetEventPublished() bool {
+	if x != nil {
+		return x.EventPublished
+	}
+	return false
+}
+
 // IdempotencyEntry maps (client, Idempotency-Key) to a job. It is written
 // before the job is published, so a key never points at a job that cannot
 // be found again: a later request with the same key either finds the job
@@ -745,7 +758,7 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1f\n" +
 	"\vstatus_code\x18\x03 \x01(\x05R\n" +
-	"statusCode\"\xb7\x05\n" +
+	"statusCode\"\xe0\x05\n" +
 	"\tJobRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06client\x18\x02 \x01(\tR\x06client\x12\x12\n" +
@@ -767,7 +780,8 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\fcallback_url\x18\x0e \x01(\tR\vcallbackUrl\x12%\n" +
 	"\x0epayload_object\x18\x0f \x01(\tR\rpayloadObject\x12!\n" +
 	"\fpayload_size\x18\x10 \x01(\x03R\vpayloadSize\x12!\n" +
-	"\fdispatch_seq\x18\x11 \x01(\x04R\vdispatchSeq\"\x81\x01\n" +
+	"\fdispatch_seq\x18\x11 \x01(\x04R\vdispatchSeq\x12'\n" +
+	"\x0fevent_published\x18\x12 \x01(\bR\x0eeventPublished\"\x81\x01\n" +
 	"\x10IdempotencyEntry\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tbody_hash\x18\x02 \x01(\fR\bbodyHash\x129\n" +
