@@ -26,6 +26,8 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/audit", s.listAudit)
 	g.GET("/keys", s.listKeys)
 	g.POST("/keys/rotate", s.rotateKey)
+	g.GET("/dlq", s.listDLQ)
+	g.POST("/dlq/replay", s.replayDLQ)
 }
 
 // readJSON decodes the request body strictly into v (which may carry

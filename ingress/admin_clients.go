@@ -129,6 +129,10 @@ func (s *Server) createClient(c *gin.Context) {
 		writeProblem(c, invalid(err))
 		return
 	}
+	if perr := s.checkTargets(c, cl.Webhooks, cl.CallbackPrefixes); perr != nil {
+		writeProblem(c, perr)
+		return
+	}
 	if err := s.deps.Catalog.PutClient(c, cl, true); err != nil {
 		writeProblem(c, err)
 		return
@@ -242,6 +246,18 @@ func (s *Server) patchClient(c *gin.Context) {
 	}
 	var p clientPatch
 	if perr := readJSON(c, &p, false); perr != nil {
+		writeProblem(c, perr)
+		return
+	}
+	var hooks []catalog.Webhook
+	var prefixes []string
+	if p.Webhooks != nil {
+		hooks = webhooks(*p.Webhooks)
+	}
+	if p.CallbackPrefixes != nil {
+		prefixes = *p.CallbackPrefixes
+	}
+	if perr := s.checkTargets(c, hooks, prefixes); perr != nil {
 		writeProblem(c, perr)
 		return
 	}

@@ -8,8 +8,10 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -118,22 +120,7 @@ func (s *Server) getResult(c *gin.Context) {
 		writeProblem(c, problem(http.StatusConflict, "no_result", "the job ended without a CPI response"))
 		return
 	}
-	body, err := s.deps.Jobs.ResultBody(c, rec)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	res := rec.GetResult()
-	c.Header("Job-Status", jobs.StatusName(rec.GetStatus()))
-	c.Header("CPI-Status", strconv.Itoa(int(res.GetStatusCode())))
-	if res.GetCpiMessageId() != "" {
-		c.Header("CPI-Message-Id", res.GetCpiMessageId())
-	}
-	ct := res.GetContentType()
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	c.Data(http.StatusOK, ct, body)
+	s.writeResult(c, http.StatusOK, rec)
 }
 
 // cancelJob is DELETE /v1/jobs/{id}.
@@ -146,6 +133,13 @@ func (s *Server) cancelJob(c *gin.Context) {
 	if err != nil {
 		writeProblem(c, err)
 		return
+	}
+	// The job.canceled event; if it cannot be published now, the
+	// dispatcher publishes it when it drops the job's message.
+	h := nats.Header{}
+	s.cfg.Propagator.Inject(c.Request.Context(), natsx.HeaderCarrier(h))
+	if err := s.deps.Jobs.AnnounceCancel(c, rec, h); err != nil {
+		s.log.Warn("ingress: canceled event not published yet", "job_id", id, "err", err)
 	}
 	writeJSON(c.Writer, http.StatusOK, s.resource(rec))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/keyring"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 )
@@ -40,6 +41,9 @@ type Deps struct {
 	Keys *keyring.Ring
 	// IdPs are the external identity providers whose tokens are accepted.
 	IdPs []*idp.Provider
+	// Guard checks webhook URLs, callback prefixes and Callback-URLs at
+	// registration (DESIGN 7.2); nil refuses every private address.
+	Guard *ssrf.Guard
 }
 
 // Server is the HTTP API.
@@ -64,6 +68,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Jobs == nil || deps.Catalog == nil || deps.Resources == nil || deps.Issuer == nil || deps.Verifier == nil || deps.JWKS == nil {
 		return nil, errors.New("ingress: missing dependency")
+	}
+	if deps.Guard == nil {
+		g, err := ssrf.New(ssrf.Config{})
+		if err != nil {
+			return nil, err
+		}
+		deps.Guard = g
 	}
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, ready: make(chan struct{})}
 	s.queues = newQueueCache(deps.Resources, cfg.QueueCacheTTL, cfg.Now)
@@ -114,6 +125,7 @@ func (s *Server) routes() error {
 	v1.GET("/jobs/:id", s.getJob)
 	v1.DELETE("/jobs/:id", s.cancelJob)
 	v1.GET("/jobs/:id/result", s.getResult)
+	v1.GET("/events", s.listEvents)
 	s.adminRoutes(e.Group("/admin/v1", s.authenticate(), s.requireAdmin()))
 	s.engine = e
 	return nil

@@ -61,19 +61,26 @@ func (s *Server) submit(c *gin.Context) {
 		span.SetAttributes(attribute.String("job.id", acc.Record.GetId()))
 	}
 	pub.End()
+	if errors.Is(err, jobs.ErrBodyRead) {
+		writeProblem(c, s.bodyProblem(err))
+		return
+	}
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
 	rec := acc.Record
 	c.Header("Location", "/v1/jobs/"+rec.GetId())
-	c.Header("Retry-After", "1")
-	status := http.StatusAccepted
 	if acc.Replayed {
 		c.Header("Idempotent-Replayed", "true")
-		if jobs.Terminal(rec.GetStatus()) {
-			status = http.StatusOK
-		}
+	}
+	if wait, ok := preferWait(c.Request.Header.Values("Prefer"), s.cfg.MaxWait); ok && s.answerWhenDone(c, rec, wait) {
+		return
+	}
+	c.Header("Retry-After", "1")
+	status := http.StatusAccepted
+	if acc.Replayed && jobs.Terminal(rec.GetStatus()) {
+		status = http.StatusOK
 	}
 	writeJSON(c.Writer, status, s.resource(rec))
 }
@@ -86,16 +93,8 @@ func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.
 	if r.ContentLength > s.cfg.MaxPayload {
 		return jobs.Submission{}, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, s.cfg.MaxPayload))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return jobs.Submission{}, tooLarge
-		}
-		return jobs.Submission{}, problem(http.StatusBadRequest, "invalid_request", "could not read the request body")
-	}
 	sub := jobs.Submission{
-		Client: cl.client.ID, Flow: flow.ID, Payload: body,
+		Client: cl.client.ID, Flow: flow.ID,
 		ContentType: r.Header.Get("Content-Type"), Query: r.URL.RawQuery,
 	}
 	if k := r.Header.Get("Idempotency-Key"); k != "" || len(r.Header.Values("Idempotency-Key")) > 0 {
@@ -125,6 +124,9 @@ func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.
 		if !allowedCallback(u, cl.client.CallbackPrefixes) {
 			return sub, problem(http.StatusBadRequest, "callback_not_allowed", "Callback-URL must start with one of the client's callback prefixes")
 		}
+		if err := s.deps.Guard.CheckURL(c, u); err != nil {
+			return sub, problem(http.StatusBadRequest, "callback_not_allowed", "Callback-URL: "+err.Error())
+		}
 		sub.CallbackURL = u
 	}
 	for _, name := range flow.Policy.ForwardHeaders {
@@ -132,7 +134,29 @@ func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.
 			sub.Headers = append(sub.Headers, &cpibv1.Header{Name: http.CanonicalHeaderKey(name), Values: vs})
 		}
 	}
+	// The body last: a long one is streamed to the object store by Submit,
+	// so it is read only once everything else is known to be good.
+	body := http.MaxBytesReader(c.Writer, r.Body, s.cfg.MaxPayload)
+	if r.ContentLength < 0 || r.ContentLength > int64(s.deps.Jobs.Config().InlineMax) {
+		sub.Body = body
+		return sub, nil
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return sub, s.bodyProblem(err)
+	}
+	sub.Payload = b
 	return sub, nil
+}
+
+// bodyProblem is the answer to a request body that could not be read.
+func (s *Server) bodyProblem(err error) *apiError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return problem(http.StatusRequestEntityTooLarge, "payload_too_large",
+			"the payload exceeds "+strconv.FormatInt(s.cfg.MaxPayload, 10)+" bytes")
+	}
+	return problem(http.StatusBadRequest, "invalid_request", "could not read the request body")
 }
 
 func validIdempotencyKey(k string) bool {

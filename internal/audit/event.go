@@ -17,6 +17,7 @@ const (
 	ActionClientWebhookRotated  = "client.webhook_secret_rotated"
 	ActionKeyRotated            = "key.rotated"
 	ActionSeedApplied           = "seed.applied"
+	ActionDLQReplayed           = "dlq.replayed"
 	subjectPrefix               = "cpib.audit."
 	outcomeSuccess, outcomeFail = "success", "failure"
 )

@@ -1,0 +1,207 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/webhook"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+// Kinds of entries.
+const (
+	KindJob      = "job"
+	KindCallback = "callback"
+)
+
+// Entry is one DLQ message as the admin API shows it. Absent fields are
+// omitted.
+type Entry struct {
+	// ID is the DLQ stream sequence: the handle for replay.
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Client     string    `json:"client"`
+	Flow       string    `json:"flow"`
+	JobID      string    `json:"job_id"`
+	Run        uint32    `json:"run,omitempty"`
+	Code       string    `json:"code"`
+	Message    string    `json:"message,omitempty"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Time       time.Time `json:"time"`
+	Attempts   uint32    `json:"attempts,omitempty"`
+	// Delivery fields.
+	EventID   string `json:"event_id,omitempty"`
+	EventType string `json:"event_type,omitempty"`
+	WebhookID string `json:"webhook_id,omitempty"`
+	URL       string `json:"url,omitempty"`
+	Replays   uint32 `json:"replays,omitempty"`
+
+	seq  uint64
+	task *cpibv1.Delivery
+}
+
+// Query selects entries. Zero fields do not filter.
+type Query struct {
+	// Client and Flow are IDs; Kind is KindJob or KindCallback; Code is an
+	// error code.
+	Client, Flow, Kind, Code string
+	// Since and Until bound the time the entry was kept (inclusive,
+	// exclusive).
+	Since, Until time.Time
+	// After is a cursor: only entries with a larger sequence.
+	After uint64
+	// Limit is the page size, 1..1000. Default 100.
+	Limit int
+}
+
+// Page is one page of entries, oldest first; Next is the cursor of the
+// next page, 0 at the end.
+type Page struct {
+	Items []Entry
+	Next  uint64
+}
+
+// maxScan bounds the messages one List looks at; the cursor continues.
+const maxScan = 10_000
+
+// List returns the entries of the DLQ stream that match q.
+func List(ctx context.Context, stream jetstream.Stream, q Query) (Page, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	q.Limit = min(q.Limit, 1000)
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return Page{}, fmt.Errorf("dlq: stream info: %w", err)
+	}
+	last := info.State.LastSeq
+	page := Page{Items: []Entry{}}
+	if last == 0 || q.After >= last {
+		return page, nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{q.subject()}}
+	switch {
+	case q.After > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.After+1
+	case !q.Since.IsZero():
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &q.Since
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return Page{}, fmt.Errorf("dlq: consumer: %w", err)
+	}
+	for scanned := 0; scanned < maxScan; {
+		batch, err := cons.FetchNoWait(min(256, maxScan-scanned))
+		if err != nil {
+			return Page{}, fmt.Errorf("dlq: fetch: %w", err)
+		}
+		n, seen := 0, uint64(0)
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			seen = md.Sequence.Stream
+			if len(page.Items) == q.Limit {
+				continue
+			}
+			if e, ok := decode(m.Subject(), m.Headers(), m.Data(), seen, md.Timestamp); ok && q.match(e) {
+				page.Items = append(page.Items, e)
+			}
+			page.Next = seen
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return Page{}, fmt.Errorf("dlq: fetch: %w", err)
+		}
+		scanned += n
+		if len(page.Items) == q.Limit {
+			page.Next = page.Items[len(page.Items)-1].seq
+			return page, nil
+		}
+		if n == 0 || seen >= last {
+			page.Next = 0
+			return page, nil
+		}
+	}
+	return page, nil
+}
+
+// subject narrows the scan by client, flow and kind.
+func (q Query) subject() string {
+	c, f := "*", "*"
+	if q.Client != "" {
+		c = q.Client
+	}
+	if q.Flow != "" {
+		f = q.Flow
+	}
+	switch q.Kind {
+	case KindJob:
+		return "cpib.dlq." + c + "." + f
+	case KindCallback:
+		return "cpib.dlq." + c + "." + f + ".callback"
+	}
+	return "cpib.dlq." + c + "." + f + ".>"
+}
+
+func (q Query) match(e Entry) bool {
+	switch {
+	case q.Kind != "" && e.Kind != q.Kind:
+		return false
+	case q.Client != "" && e.Client != q.Client:
+		return false
+	case q.Flow != "" && e.Flow != q.Flow:
+		return false
+	case q.Code != "" && e.Code != q.Code:
+		return false
+	case !q.Since.IsZero() && e.Time.Before(q.Since):
+		return false
+	case !q.Until.IsZero() && !e.Time.Before(q.Until):
+		return false
+	}
+	return true
+}
+
+// headers is what decode reads of a message's headers.
+type headers interface{ Get(string) string }
+
+// decode turns a DLQ message into an entry.
+func decode(subject string, h headers, data []byte, seq uint64, at time.Time) (Entry, bool) {
+	parts := strings.Split(subject, ".")
+	if len(parts) < 4 {
+		return Entry{}, false
+	}
+	status, _ := strconv.Atoi(h.Get(webhook.HeaderDLQStatus))
+	e := Entry{
+		ID: strconv.FormatUint(seq, 10), seq: seq, Client: parts[2], Flow: parts[3],
+		Code: h.Get(webhook.HeaderDLQCode), Message: h.Get(webhook.HeaderDLQMessage),
+		StatusCode: status, Time: at.UTC(),
+	}
+	switch {
+	case len(parts) == 5 && parts[4] == "callback":
+		t := &cpibv1.Delivery{}
+		if proto.Unmarshal(data, t) != nil {
+			return Entry{}, false
+		}
+		e.Kind, e.task = KindCallback, t
+		e.JobID, e.Run, e.Attempts, e.Replays = t.GetJobId(), t.GetRun(), t.GetAttempts(), t.GetReplays()
+		e.EventID, e.EventType, e.WebhookID, e.URL = t.GetEventId(), t.GetEventType(), t.GetWebhookId(), t.GetUrl()
+	case len(parts) == 4:
+		j := &cpibv1.Job{}
+		if proto.Unmarshal(data, j) != nil {
+			e.Kind = KindJob
+			return e, true // undecodable job message: still listed
+		}
+		e.Kind, e.JobID, e.Run, e.Attempts = KindJob, j.GetId(), j.GetRun(), j.GetAttempts()
+	default:
+		return Entry{}, false
+	}
+	return e, true
+}
