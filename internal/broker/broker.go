@@ -8,6 +8,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/dispatcher"
+	"github.com/cpibroker/cpibroker/dispatcher/delivery"
 	"github.com/cpibroker/cpibroker/ingress"
 	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/auth"
@@ -15,6 +16,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/keyring"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
@@ -31,6 +33,8 @@ type Broker struct {
 	Jobs       *jobs.Store
 	Ingress    *ingress.Server        // nil when the role is off
 	Dispatcher *dispatcher.Dispatcher // nil when the role is off
+	Deliverer  *delivery.Deliverer    // nil when the dispatcher role is off
+	Guard      *ssrf.Guard            // the SSRF policy of callbacks
 	Audit      *audit.Log
 	Keys       *keyring.Ring // nil when the ingress role is off
 	// Seeded counts what the --config seed did (zero without one).
@@ -70,6 +74,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.Audit = audit.New(b.Resources.JS, cfg.Logger, nil)
+	if b.Guard, err = ssrf.New(cfg.Callbacks); err != nil {
+		return nil, err
+	}
 	if cfg.Ingress {
 		if err := b.newIngress(runCtx); err != nil {
 			return nil, err
@@ -79,6 +86,11 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		dc := cfg.DispatcherConfig
 		dc.Logger, dc.TracerProvider, dc.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
 		if b.Dispatcher, err = dispatcher.New(dc, b.NC, b.Resources, b.Jobs, b.Catalog); err != nil {
+			return nil, err
+		}
+		vc := cfg.Delivery
+		vc.Guard, vc.Logger, vc.TracerProvider, vc.Propagator = b.Guard, cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
+		if b.Deliverer, err = delivery.New(vc, b.Resources, b.Catalog); err != nil {
 			return nil, err
 		}
 	}
@@ -107,6 +119,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if b.Dispatcher != nil {
 		g.Go(func() error { return b.Dispatcher.Run(gctx) })
+	}
+	if b.Deliverer != nil {
+		g.Go(func() error { return b.Deliverer.Run(gctx) })
 	}
 	go func() {
 		b.err = g.Wait()
@@ -201,7 +216,7 @@ func (b *Broker) newIngress(ctx context.Context) error {
 	b.Ingress, err = ingress.New(ic, ingress.Deps{
 		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
 		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
-		Audit: b.Audit, Keys: ring, IdPs: idps,
+		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard,
 	})
 	return err
 }

@@ -8,11 +8,13 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/dispatcher"
+	"github.com/cpibroker/cpibroker/dispatcher/delivery"
 	"github.com/cpibroker/cpibroker/ingress"
 	"github.com/cpibroker/cpibroker/internal/auth"
 	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
 )
 
@@ -52,6 +54,13 @@ type Config struct {
 	IdPs []idp.Config
 	// TokenLimiter tunes the token endpoint's brute-force throttling.
 	TokenLimiter auth.FailureLimiterConfig
+	// Callbacks is the SSRF policy of webhooks and Callback-URLs, applied
+	// at registration (ingress) and at dial time (dispatcher);
+	// Callbacks.AllowPrivate is callbacks.allow_private.
+	Callbacks ssrf.Config
+	// Delivery tunes webhook delivery (dispatcher role). Its Guard,
+	// logger and tracing are set from the fields above.
+	Delivery delivery.Config
 	// Logger and Tracing are shared by every component.
 	Logger  *slog.Logger
 	Tracing telemetry.Tracing

@@ -34,6 +34,9 @@ type System struct {
 	Creds   demo.Credentials
 	DataDir string
 	BaseURL string
+	// Resolver answers every DNS lookup of the SSRF guard (webhook and
+	// callback hosts); tests add names to it.
+	Resolver *Resolver
 }
 
 // Logger returns a logger that writes to the test log only on -v with
@@ -72,6 +75,12 @@ func Start(t testing.TB, o Options) *System {
 	cfg.DispatcherConfig.ReconcileInterval = 200 * time.Millisecond
 	cfg.DispatcherConfig.IdleWait = time.Second
 	cfg.DispatcherConfig.Grace = 5 * time.Second
+	// Receivers in tests listen on loopback; names resolve without DNS.
+	resolver := NewResolver()
+	cfg.Callbacks.AllowPrivate, cfg.Callbacks.Resolver = true, resolver
+	cfg.Delivery.ReconcileInterval = 200 * time.Millisecond
+	cfg.Delivery.IdleWait = time.Second
+	cfg.Delivery.Timeout = 5 * time.Second
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
@@ -91,7 +100,7 @@ func Start(t testing.TB, o Options) *System {
 	if err != nil {
 		t.Fatalf("demo setup: %v", err)
 	}
-	return &System{T: t, Broker: b, Sim: sim, Creds: creds, DataDir: o.DataDir, BaseURL: b.BaseURL()}
+	return &System{T: t, Broker: b, Sim: sim, Creds: creds, DataDir: o.DataDir, BaseURL: b.BaseURL(), Resolver: resolver}
 }
 
 // AddFlow deploys an iFlow on the simulator, publishes it as flow

@@ -1,0 +1,45 @@
+package delivery
+
+import (
+	"sync"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// breakers holds one local circuit breaker per endpoint (lane). A breaker
+// sees only this process's attempts; that is enough to stop spending
+// connections and timeouts on a receiver that is down.
+type breakers struct {
+	cfg BreakerConfig
+	mu  sync.Mutex
+	by  map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+func newBreakers(cfg BreakerConfig) *breakers {
+	return &breakers{cfg: cfg, by: map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]{}}
+}
+
+// get returns the breaker of a lane, creating it closed.
+func (b *breakers) get(lane string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cb, ok := b.by[lane]; ok {
+		return cb
+	}
+	n := uint32(b.cfg.ConsecutiveFailures)
+	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        lane,
+		MaxRequests: uint32(b.cfg.HalfOpenProbes),
+		Timeout:     b.cfg.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= n },
+	})
+	b.by[lane] = cb
+	return cb
+}
+
+// forget drops the breaker of a lane that stopped.
+func (b *breakers) forget(lane string) {
+	b.mu.Lock()
+	delete(b.by, lane)
+	b.mu.Unlock()
+}
