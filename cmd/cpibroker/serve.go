@@ -37,6 +37,7 @@ type serveFlags struct {
 	config                                                  string
 	configOverwrite                                         bool
 	idps                                                    idpFlags
+	webhooks                                                webhookFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, r role) {
@@ -66,6 +67,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, r role) {
 	fs.StringVar(&f.config, "config", "", "YAML seed of providers, flows and clients; creates what is missing (secrets as ${ENV} or plain text, stored hashed)")
 	fs.BoolVar(&f.configOverwrite, "config-overwrite", false, "let --config replace existing providers, flows and clients")
 	fs.Var(&f.idps, "idp", "accept tokens of an external IdP (repeatable): issuer=URL,audience=AUD,jwks_url=URL[,client_claim=client_id][,name=N]")
+	f.webhooks.register(fs)
 	if r == roleAll {
 		fs.BoolVar(&f.demo, "demo", false, "also run a simulated CPI tenant with demo flows and credentials")
 	}
@@ -123,6 +125,7 @@ func runServe(ctx context.Context, args []string, r role) error {
 	cfg.IngressConfig.MaxPayload = f.maxPayload
 	cfg.Jobs.InlineMax = f.inlineMax
 	cfg.DispatcherConfig.Concurrency = f.concurrency
+	f.webhooks.apply(&cfg, f.demo)
 
 	var (
 		sim    *cpisim.Sim

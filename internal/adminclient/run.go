@@ -27,6 +27,9 @@ Usage:
   cpibroker admin clients rotate-webhook-secret ID [--overlap 24h]
   cpibroker admin keys list|rotate
   cpibroker admin audit [--actor ID] [--action A] [--since T] [--until T] [--limit N] [--cursor C]
+  cpibroker admin dlq list [--client ID] [--flow ID] [--kind job|callback] [--code C] [--since T] [--until T]
+  cpibroker admin dlq replay ID... | [--client ID] [--flow ID] [--kind callback] [--code C] [--since T] [--until T]
+                                 (webhook deliveries; job entries are skipped)
 
 Every command takes:
   --url URL            the broker (default $CPIB_URL, the credentials file's base_url, or http://127.0.0.1:8080)
@@ -168,6 +171,8 @@ var commands = map[string]func(fs *flag.FlagSet) request{
 	"keys list":                     fixed("GET", "/admin/v1/keys"),
 	"keys rotate":                   fixed("POST", "/admin/v1/keys/rotate"),
 	"audit ":                        listAudit,
+	"dlq list":                      listDLQ,
+	"dlq replay":                    replayDLQ,
 }
 
 func oneID(pos []string) (string, error) {
