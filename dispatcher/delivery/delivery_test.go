@@ -325,3 +325,38 @@ func TestSSRFAtRegistrationAndDial(t *testing.T) {
 		t.Fatalf("replayed callback %s %v", h.path, h.header)
 	}
 }
+
+// A dead receiver trips its endpoint's breaker: further attempts fail at
+// once without a request (and follow the schedule to the DLQ), while
+// another receiver is served as usual.
+func TestBreakerStopsCallingADeadReceiver(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
+		seconds(2)(c)
+		c.Delivery.Breaker.ConsecutiveFailures = 2
+		c.Delivery.Breaker.OpenFor = time.Hour
+	}})
+	a := admin(t, sys)
+	dead := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	ok := newReceiver(t, nil)
+	setWebhooks(t, a,
+		webhookSpec{ID: "dead", URL: dead.url("/"), Events: allEvents, Enabled: true},
+		webhookSpec{ID: "ok", URL: ok.url("/"), Events: allEvents, Enabled: true})
+	p := sys.Partner()
+	job := submit(t, p, "demo-echo", `1`, nil)
+	e := waitDLQ(t, a, func(e dlqEntry) bool { return e.JobID == job && e.WebhookID == "dead" })
+	if e.Code != "attempts_exhausted" || e.Attempts != 3 || !strings.Contains(e.Message, "circuit breaker open") {
+		t.Fatalf("DLQ entry %+v", e)
+	}
+	if n := dead.count(); n != 2 {
+		t.Fatalf("the dead receiver got %d requests; the breaker should stop them after 2", n)
+	}
+	job2 := submit(t, p, "demo-echo", `2`, nil)
+	for _, id := range []string{job, job2} {
+		if h := ok.next(30 * time.Second); h.header.Get("webhook-id") != "evt_"+id+"_1" {
+			t.Fatalf("healthy receiver got %s", h.header.Get("webhook-id"))
+		}
+	}
+	if n := dead.count(); n != 2 {
+		t.Fatalf("the dead receiver got %d requests while its breaker is open", n)
+	}
+}

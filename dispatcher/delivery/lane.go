@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -66,7 +67,7 @@ func (l *lane) run(parent context.Context) {
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 			return
-		case err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil:
+		case err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil:
 			select {
 			case <-ctx.Done():
 			case <-time.After(errWait):
