@@ -46,7 +46,7 @@ func TestStreamReopensBodyAndSpillsLongAnswers(t *testing.T) {
 	s := startSim(t, cpisim.Config{Now: clock.Now, RuntimeTokenTTL: 10 * time.Minute}, echo)
 	c := newClient(t, runtimeConfig(s, true))
 	invoke(t, c, Request{URL: s.EndpointURL("Echo")}) // token cached
-	clock.Advance(11 * time.Minute)                  // the next POST meets a 401
+	clock.Advance(11 * time.Minute)                   // the next POST meets a 401
 
 	long := bytes.Repeat([]byte("0123456789"), 3000) // 30000 bytes
 	var opens atomic.Int32

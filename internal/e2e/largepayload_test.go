@@ -143,7 +143,7 @@ func TestLargePayloadRoundTripBoundedMemory(t *testing.T) {
 	p.Submit("big-echo", "text/plain", []byte("warm"), nil).JSON(t, &warm)
 	p.WaitJob(warm.ID, 30*time.Second)
 
-	want := sha256.New() // fed while the payload is sent
+	want := sha256.New()                             // fed while the payload is sent
 	defer debug.SetGCPercent(debug.SetGCPercent(10)) // collect often: the peak then reflects what is held
 	runtime.GC()
 	base := heapObjects()
