@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Phase names a benchmark phase of DESIGN 10.
+type Phase string
+
+// The phases, in the order they run.
+const (
+	PhaseBaseline Phase = "baseline"
+	PhaseAccept   Phase = "accept"
+	PhaseE2E      Phase = "e2e"
+	PhaseFairness Phase = "fairness"
+)
+
+// knownPhases lists every known phase in run order.
+func knownPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E, PhaseFairness} }
+
+// DefaultPhases are the phases run when none are given.
+func DefaultPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E} }
+
+// ErrFairnessNotImplemented is returned when the fairness phase is asked for.
+var ErrFairnessNotImplemented = errors.New("the fairness phase is not implemented yet (DESIGN 10); use --phases baseline,accept,e2e")
+
+// Fsync modes, as in `cpibroker serve --fsync`.
+const (
+	FsyncInterval = "interval"
+	FsyncAlways   = "always"
+)
+
+// Limits of the settings.
+const (
+	// MaxPayload is the largest --payload: well below the embedded server's
+	// max_payload (8 MiB) so the baseline can publish it in one message.
+	MaxPayload = 4 << 20
+	// MaxConcurrency is the largest --concurrency.
+	MaxConcurrency = 4096
+	// MaxCPILatency is the largest --cpi-latency; the bench flow's timeout
+	// is set above it, and flow timeouts stop at 10m.
+	MaxCPILatency = 5 * time.Minute
+)
+
+// ParsePhases parses a comma-separated phase list. Unknown and repeated
+// names are errors; "fairness" parses (Config.Validate refuses it). The
+// result is in run order, whatever the order given.
+func ParsePhases(s string) ([]Phase, error) {
+	known := knownPhases()
+	var out []Phase
+	for _, name := range strings.Split(s, ",") {
+		p := Phase(strings.TrimSpace(name))
+		if p == "" {
+			continue
+		}
+		if !slices.Contains(known, p) {
+			return nil, fmt.Errorf("unknown phase %q (phases: baseline, accept, e2e, fairness)", p)
+		}
+		if slices.Contains(out, p) {
+			return nil, fmt.Errorf("phase %q given twice", p)
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no phase given (phases: baseline, accept, e2e)")
+	}
+	slices.SortFunc(out, func(a, b Phase) int { return slices.Index(known, a) - slices.Index(known, b) })
+	return out, nil
+}
+
+// Config is one benchmark run. Zero values take the documented defaults.
+type Config struct {
+	// Duration is how long each phase submits. Default 10s.
+	Duration time.Duration
+	// Concurrency is the number of client goroutines (and connections).
+	// Default 64.
+	Concurrency int
+	// PayloadBytes is the size of every request body. Default 1024; 1..MaxPayload.
+	PayloadBytes int
+	// CPILatency is the simulated iFlow's answer delay. Default 0.
+	CPILatency time.Duration
+	// Phases to run. Default DefaultPhases().
+	Phases []Phase
+	// Fsync is interval (default) or always, for the baseline's and the
+	// broker's embedded servers alike.
+	Fsync string
+	// DataDir holds one fresh subdirectory per phase, left in place. Empty
+	// means a temporary directory removed afterwards.
+	DataDir string
+	// DrainTimeout bounds the e2e wait for accepted jobs to become terminal
+	// after submitting stops; jobs still not terminal are counted lost.
+	// Default 60s + Duration.
+	DrainTimeout time.Duration
+	// ProgressInterval is how often progress lines are written. Default 2s.
+	ProgressInterval time.Duration
+	// Progress receives progress lines (stderr in the command). Default discard.
+	Progress io.Writer
+	// CPUProfile, when set, receives a CPU profile of the e2e phase
+	// (submits and drain).
+	CPUProfile io.Writer
+	// Logger receives the broker's and NATS server's logs. Default discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
+	}
+	if c.PayloadBytes == 0 {
+		c.PayloadBytes = 1024
+	}
+	if len(c.Phases) == 0 {
+		c.Phases = DefaultPhases()
+	}
+	if c.Fsync == "" {
+		c.Fsync = FsyncInterval
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = time.Minute + c.Duration
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = 2 * time.Second
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every impossible setting in one error.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Duration < 100*time.Millisecond || c.Duration > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--duration must be 100ms..24h, got %s", c.Duration))
+	}
+	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
+		errs = append(errs, fmt.Errorf("--concurrency must be 1..%d, got %d", MaxConcurrency, c.Concurrency))
+	}
+	if c.PayloadBytes < 1 || c.PayloadBytes > MaxPayload {
+		errs = append(errs, fmt.Errorf("--payload must be 1..%d bytes, got %d", MaxPayload, c.PayloadBytes))
+	}
+	if c.CPILatency < 0 || c.CPILatency > MaxCPILatency {
+		errs = append(errs, fmt.Errorf("--cpi-latency must be 0..%s, got %s", MaxCPILatency, c.CPILatency))
+	}
+	if c.Fsync != FsyncInterval && c.Fsync != FsyncAlways {
+		errs = append(errs, fmt.Errorf("--fsync must be interval or always, got %q", c.Fsync))
+	}
+	for _, p := range c.Phases {
+		switch {
+		case p == PhaseFairness:
+			errs = append(errs, ErrFairnessNotImplemented)
+		case !slices.Contains(knownPhases(), p):
+			errs = append(errs, fmt.Errorf("unknown phase %q", p))
+		}
+	}
+	if c.DrainTimeout < time.Second {
+		errs = append(errs, errors.New("drain timeout must be at least 1s"))
+	}
+	return errors.Join(errs...)
+}
+
+// runs reports whether phase p is part of the run.
+func (c *Config) runs(p Phase) bool { return slices.Contains(c.Phases, p) }
