@@ -18,8 +18,9 @@ type Config struct {
 	// Default 256.
 	Concurrency int
 	// BatchSize is the most jobs pulled from one consumer at once. Kept
-	// small so pulled jobs never wait long enough to outrun AckWait.
-	// Default 16.
+	// at most the free dispatch slots, and every pulled job starts at once
+	// on its own goroutine, so none waits long enough to outrun AckWait.
+	// Default 64.
 	BatchSize int
 	// IdleWait is how long a pull on an empty consumer waits for a job.
 	// Default 5s.
@@ -50,7 +51,7 @@ func (c *Config) setDefaults() {
 		c.Concurrency = 256
 	}
 	if c.BatchSize == 0 {
-		c.BatchSize = 16
+		c.BatchSize = 64
 	}
 	if c.IdleWait == 0 {
 		c.IdleWait = 5 * time.Second

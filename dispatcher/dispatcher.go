@@ -29,6 +29,8 @@ type Dispatcher struct {
 	gate    *gate
 	work    sync.WaitGroup // in-flight jobs
 	workCtx context.Context
+	workMu  sync.Mutex // orders work.Add against the final work.Wait
+	closing bool
 
 	mu      sync.Mutex
 	pullers map[string]*puller
@@ -80,6 +82,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		p.stop()
 	}
 	d.mu.Unlock()
+	d.workMu.Lock()
+	d.closing = true
+	d.workMu.Unlock()
 	done := make(chan struct{})
 	go func() { d.work.Wait(); close(done) }()
 	select {
@@ -87,6 +92,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	case <-time.After(d.cfg.Grace):
 		d.cfg.Logger.Warn("dispatcher: grace period over, unfinished jobs will be redelivered")
 	}
+	// Connections dialed but never used count as active for net/http and
+	// would hold up a backend's shutdown.
+	d.invokers.http.CloseIdleConnections()
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -30,9 +31,13 @@ func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.Te
 		transport = http.DefaultTransport
 	}
 	c := *base
-	c.Transport = otelhttp.NewTransport(transport,
-		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "CPI " + r.Method + " " + r.URL.Path }))
+	if telemetry.Enabled(tp) {
+		c.Transport = otelhttp.NewTransport(transport,
+			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "CPI " + r.Method + " " + r.URL.Path }))
+	} else {
+		c.Transport = telemetry.PropagatingTransport{Base: transport, Propagator: prop}
+	}
 	return &invokers{http: &c, byID: map[string]invoker{}}
 }
 

@@ -16,24 +16,22 @@ type puller struct {
 	d                        *Dispatcher
 	cons                     jetstream.Consumer
 	name, kind, client, flow string
+	ctx                      context.Context
 	cancel                   context.CancelFunc
 	done                     chan struct{}
 }
 
-func newPuller(d *Dispatcher, c jetstream.Consumer, name, kind, client, flow string) *puller {
-	return &puller{d: d, cons: c, name: name, kind: kind, client: client, flow: flow, done: make(chan struct{})}
+func newPuller(ctx context.Context, d *Dispatcher, c jetstream.Consumer, name, kind, client, flow string) *puller {
+	p := &puller{d: d, cons: c, name: name, kind: kind, client: client, flow: flow, done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	return p
 }
 
-func (p *puller) stop() {
-	if p.cancel != nil {
-		p.cancel()
-	}
-}
+func (p *puller) stop() { p.cancel() }
 
-func (p *puller) run(parent context.Context) {
-	ctx, cancel := context.WithCancel(parent)
-	p.cancel = cancel
-	defer cancel()
+func (p *puller) run() {
+	ctx := p.ctx
+	defer p.cancel()
 	defer close(p.done)
 	d := p.d
 	idleSince := d.cfg.Now()

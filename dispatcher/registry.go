@@ -99,10 +99,10 @@ func (d *Dispatcher) startPuller(ctx context.Context, name string) {
 	if err != nil {
 		return
 	}
-	p := newPuller(d, c, name, kind, client, flow)
+	p := newPuller(ctx, d, c, name, kind, client, flow)
 	d.pullers[name] = p
 	go func() {
-		p.run(ctx)
+		p.run()
 		d.mu.Lock()
 		if d.pullers[name] == p {
 			delete(d.pullers, name)

@@ -23,7 +23,16 @@ import (
 // dispatch runs one pulled job on its own goroutine; the caller has taken
 // a slot for it, which is released when the job is handled.
 func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller) {
+	d.workMu.Lock()
+	if d.closing {
+		// Shutting down: hand the job back at once.
+		d.workMu.Unlock()
+		<-d.slots
+		_ = m.Nak()
+		return
+	}
 	d.work.Add(1)
+	d.workMu.Unlock()
 	go func() {
 		defer d.work.Done()
 		defer func() { <-d.slots }()

@@ -157,3 +157,17 @@ func TestTraceContinuesThroughJetStream(t *testing.T) {
 		t.Fatal("the iFlow did not receive the job's traceparent")
 	}
 }
+
+// With tracing off, a partner's traceparent still reaches the iFlow.
+func TestTraceparentPassesThroughWithTracingOff(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	p := sys.Partner()
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	var j testkit.Job
+	p.Submit("demo-echo", "text/plain", []byte("x"), http.Header{"Traceparent": {tp}}).JSON(t, &j)
+	p.WaitJob(j.ID, 30*time.Second)
+	calls := sys.Sim.Calls("Echo")
+	if len(calls) != 1 || !strings.Contains(calls[0].Traceparent, "4bf92f3577b34da6a3ce929d0e0e4736") {
+		t.Fatalf("iFlow saw traceparent %+v", calls)
+	}
+}

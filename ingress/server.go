@@ -19,8 +19,10 @@ import (
 	"github.com/cpibroker/cpibroker/internal/keyring"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // Deps are the components the API serves from.
@@ -108,8 +110,12 @@ func (s *Server) routes() error {
 	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("ingress: trusted proxies: %w", err)
 	}
-	e.Use(s.recoverer(), otelgin.Middleware("cpibroker",
-		otelgin.WithTracerProvider(s.cfg.TracerProvider), otelgin.WithPropagators(s.cfg.Propagator)))
+	if telemetry.Enabled(s.cfg.TracerProvider) {
+		e.Use(s.recoverer(), otelgin.Middleware("cpibroker",
+			otelgin.WithTracerProvider(s.cfg.TracerProvider), otelgin.WithPropagators(s.cfg.Propagator)))
+	} else {
+		e.Use(s.recoverer(), s.propagate())
+	}
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, problem(http.StatusNotFound, "not_found", "no such route")) })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, problem(http.StatusMethodNotAllowed, "invalid_request", "method not allowed on this route"))
@@ -129,6 +135,18 @@ func (s *Server) routes() error {
 	s.adminRoutes(e.Group("/admin/v1", s.authenticate(), s.requireAdmin()))
 	s.engine = e
 	return nil
+}
+
+// propagate carries an incoming W3C trace context into the request's
+// context when tracing is off, so it still travels with the job.
+func (s *Server) propagate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.Header.Get("traceparent") != "" {
+			ctx := s.cfg.Propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+			c.Request = c.Request.WithContext(ctx)
+		}
+		c.Next()
+	}
 }
 
 // recoverer turns a panic into a 500 problem instead of a dropped connection.
