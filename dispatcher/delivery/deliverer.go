@@ -26,7 +26,9 @@ type Deliverer struct {
 	tracer   trace.Tracer
 	breakers *breakers
 
-	work sync.WaitGroup // attempts in flight
+	work    sync.WaitGroup // attempts in flight
+	workMu  sync.Mutex
+	closing bool
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by consumer name
@@ -81,6 +83,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		l.stop()
 	}
 	d.mu.Unlock()
+	d.workMu.Lock()
+	d.closing = true // no attempt starts after this, so Wait cannot race an Add
+	d.workMu.Unlock()
 	d.work.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -198,10 +203,10 @@ func (d *Deliverer) startLane(ctx context.Context, name string) {
 	if err != nil {
 		return
 	}
-	l := newLane(d, c, name, client, laneKey)
+	l := newLane(ctx, d, c, name, client, laneKey)
 	d.lanes[name] = l
 	go func() {
-		l.run(ctx)
+		l.run()
 		d.mu.Lock()
 		if d.lanes[name] == l {
 			delete(d.lanes, name)
@@ -209,4 +214,15 @@ func (d *Deliverer) startLane(ctx context.Context, name string) {
 		delete(d.known, name)
 		d.mu.Unlock()
 	}()
+}
+
+// startWork counts an attempt in, unless the deliverer is shutting down.
+func (d *Deliverer) startWork() bool {
+	d.workMu.Lock()
+	defer d.workMu.Unlock()
+	if d.closing {
+		return false
+	}
+	d.work.Add(1)
+	return true
 }

@@ -17,25 +17,21 @@ type lane struct {
 	cons              jetstream.Consumer
 	name, client, key string
 	slots             chan struct{}
+	ctx               context.Context
 	cancel            context.CancelFunc
 }
 
-func newLane(d *Deliverer, c jetstream.Consumer, name, client, key string) *lane {
-	return &lane{d: d, cons: c, name: name, client: client, key: key, slots: make(chan struct{}, d.cfg.EndpointConcurrency)}
+func newLane(ctx context.Context, d *Deliverer, c jetstream.Consumer, name, client, key string) *lane {
+	l := &lane{d: d, cons: c, name: name, client: client, key: key, slots: make(chan struct{}, d.cfg.EndpointConcurrency)}
+	l.ctx, l.cancel = context.WithCancel(ctx)
+	return l
 }
 
-func (l *lane) stop() {
-	if l.cancel != nil {
-		l.cancel()
-	}
-}
+func (l *lane) stop() { l.cancel() }
 
-func (l *lane) run(parent context.Context) {
-	ctx, cancel := context.WithCancel(parent)
-	l.d.mu.Lock()
-	l.cancel = cancel
-	l.d.mu.Unlock()
-	defer cancel()
+func (l *lane) run() {
+	ctx := l.ctx
+	defer l.cancel()
 	d := l.d
 	idleSince := d.cfg.Now()
 	errWait := 50 * time.Millisecond
@@ -50,7 +46,12 @@ func (l *lane) run(parent context.Context) {
 		if err == nil {
 			for m := range batch.Messages() {
 				got = true
-				d.work.Add(1)
+				if !d.startWork() {
+					// Shutting down: hand the task back at once.
+					<-l.slots
+					_ = m.Nak()
+					continue
+				}
 				go func() {
 					defer d.work.Done()
 					defer func() { <-l.slots }()
