@@ -128,6 +128,13 @@ func (g *gate) set(paused bool) {
 	}
 }
 
+// isPaused reports whether pulling is paused now.
+func (g *gate) isPaused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.paused
+}
+
 // wait returns once the gate is open or ctx ends.
 func (g *gate) wait(ctx context.Context) error {
 	g.mu.Lock()

@@ -141,7 +141,8 @@ func (p *puller) longPoll(ctx context.Context) (int, error) {
 	}
 	got := 0
 	for m := range batch.Messages() {
-		if ctx.Err() != nil || p.acquire1(ctx) != nil {
+		if ctx.Err() != nil || p.d.gate.isPaused() || p.acquire1(ctx) != nil {
+			// Stopping or paused while the pull waited: hand the job back.
 			_ = m.Nak()
 			continue
 		}
