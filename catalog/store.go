@@ -210,7 +210,7 @@ func (s *Store) VerifySecret(id, secret string) (Client, error) {
 	c, ok := s.Client(id)
 	if !ok || !c.Enabled {
 		// Spend the same time as a real comparison so IDs cannot be probed.
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(secret))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(secret))
 		return Client{}, ErrInvalidCredentials
 	}
 	for _, h := range c.SecretHashes {
@@ -227,7 +227,12 @@ func (s *Store) VerifySecret(id, secret string) (Client, error) {
 	return Client{}, ErrInvalidCredentials
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("cpibroker-dummy"), bcrypt.DefaultCost)
+// dummyHash is computed on first use, not at package init: every importer
+// (and every test binary) would otherwise pay a bcrypt hash at start.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("cpibroker-dummy"), bcrypt.DefaultCost)
+	return h
+})
 
 // HashSecret returns the bcrypt hash stored for a client secret.
 func HashSecret(secret string) (string, error) {
