@@ -3,6 +3,7 @@ package ingress
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/url"
 	"time"
 
@@ -37,6 +38,10 @@ type Config struct {
 	// QueueCacheTTL is how long a (client, flow) queue consumer is assumed
 	// to exist before the ingress ensures it again. Default 1m.
 	QueueCacheTTL time.Duration
+	// Listener, when set, is used instead of listening on Listen (the
+	// broker opens it early when Listen has port 0, to know the real
+	// address for PublicURL).
+	Listener net.Listener
 	// TLSCert and TLSKey enable HTTPS when both are set.
 	TLSCert, TLSKey string
 	// Now is the clock. Default time.Now.

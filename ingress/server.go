@@ -182,9 +182,12 @@ func (s *Server) readyz(c *gin.Context) {
 // Run serves until ctx ends, then stops taking new work and waits for
 // in-flight requests (long-polls included) to finish.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("ingress: listen %s: %w", s.cfg.Listen, err)
+	ln := s.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+			return fmt.Errorf("ingress: listen %s: %w", s.cfg.Listen, err)
+		}
 	}
 	s.addrMu.Lock()
 	s.addr = ln.Addr()

@@ -59,6 +59,18 @@ func TestServeDemoAndRestart(t *testing.T) {
 		!strings.HasPrefix(creds.Partner.WebhookSecret, "whsec_") || creds.Admin.ClientSecret == "" {
 		t.Fatalf("credentials %+v", creds)
 	}
+	// With --listen on port 0, the issuer names the real port.
+	meta, err := http.Get(creds.BaseURL + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.NewDecoder(meta.Body).Decode(&md); err != nil || md.Issuer != creds.BaseURL {
+		t.Fatalf("issuer %q, want %q (%v)", md.Issuer, creds.BaseURL, err)
+	}
+	meta.Body.Close()
 	p := &testkit.Partner{T: t, BaseURL: creds.BaseURL, HTTP: http.DefaultClient,
 		Token: testkit.Token(t, creds.BaseURL, creds.Partner.ClientID, creds.Partner.ClientSecret, "")}
 	var j testkit.Job

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -176,6 +177,19 @@ func (b *Broker) newIngress(ctx context.Context) error {
 	if ic.Listen == "" {
 		ic.Listen = "127.0.0.1:8080"
 	}
+	if _, port, err := net.SplitHostPort(ic.Listen); err == nil && port == "0" && ic.PublicURL == "" && ic.Listener == nil {
+		// A random port: listen now, so the token issuer names the real one.
+		ln, err := net.Listen("tcp", ic.Listen)
+		if err != nil {
+			return fmt.Errorf("broker: listen %s: %w", ic.Listen, err)
+		}
+		ic.Listener, ic.Listen = ln, ln.Addr().String()
+		defer func() {
+			if b.Ingress == nil {
+				_ = ln.Close()
+			}
+		}()
+	}
 	if ic.PublicURL == "" {
 		ic.PublicURL = "http://" + ic.Listen
 	}
@@ -213,12 +227,16 @@ func (b *Broker) newIngress(ctx context.Context) error {
 		}
 		idps = append(idps, p)
 	}
-	b.Ingress, err = ingress.New(ic, ingress.Deps{
+	srv, err := ingress.New(ic, ingress.Deps{
 		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
 		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
 		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	b.Ingress = srv
+	return nil
 }
 
 // seed applies the --config seed and audits what it did.
