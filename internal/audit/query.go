@@ -3,10 +3,10 @@ package audit
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -42,67 +42,20 @@ func Read(ctx context.Context, stream jetstream.Stream, q Query) (Page, error) {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return Page{}, fmt.Errorf("audit: stream info: %w", err)
-	}
-	last := info.State.LastSeq
-	if last == 0 || q.After >= last {
-		return Page{Items: []Event{}}, nil
-	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter(q.Action)}}
-	switch {
-	case q.After > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.After+1
-	case !q.Since.IsZero():
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &q.Since
-	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return Page{}, fmt.Errorf("audit: consumer: %w", err)
-	}
-	page := Page{Items: []Event{}}
-	var seen uint64
-	for scanned := 0; scanned < maxScan; {
-		batch, err := cons.FetchNoWait(min(256, maxScan-scanned))
-		if err != nil {
-			return Page{}, fmt.Errorf("audit: fetch: %w", err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			seen = md.Sequence.Stream
-			if len(page.Items) == q.Limit {
-				continue // drain the batch; the cursor stays at the last kept item
-			}
+	items, next, err := natsx.ScanPage(ctx, stream,
+		natsx.Scan{Filter: filter(q.Action), After: q.After, Since: q.Since, Limit: q.Limit, MaxScan: maxScan},
+		func(m jetstream.Msg, seq uint64, _ time.Time) (Event, bool) {
 			var e Event
 			if json.Unmarshal(m.Data(), &e) != nil {
-				continue
+				return e, false
 			}
-			e.Seq = seen
-			if q.match(e) {
-				page.Items = append(page.Items, e)
-				page.Next = seen
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return Page{}, fmt.Errorf("audit: fetch: %w", err)
-		}
-		scanned += n
-		if len(page.Items) == q.Limit {
-			return page, nil
-		}
-		if n == 0 || seen >= last {
-			page.Next = 0
-			return page, nil
-		}
-		page.Next = seen
+			e.Seq = seq
+			return e, q.match(e)
+		})
+	if err != nil {
+		return Page{}, fmt.Errorf("audit: %w", err)
 	}
-	return page, nil
+	return Page{Items: items, Next: next}, nil
 }
 
 func filter(action string) string {

@@ -2,12 +2,12 @@ package dlq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/webhook"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,61 +76,16 @@ func List(ctx context.Context, stream jetstream.Stream, q Query) (Page, error) {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	info, err := stream.Info(ctx)
+	items, next, err := natsx.ScanPage(ctx, stream,
+		natsx.Scan{Filter: q.subject(), After: q.After, Since: q.Since, Limit: q.Limit, MaxScan: maxScan},
+		func(m jetstream.Msg, seq uint64, stored time.Time) (Entry, bool) {
+			e, ok := decode(m.Subject(), m.Headers(), m.Data(), seq, stored)
+			return e, ok && q.match(e)
+		})
 	if err != nil {
-		return Page{}, fmt.Errorf("dlq: stream info: %w", err)
+		return Page{}, fmt.Errorf("dlq: %w", err)
 	}
-	last := info.State.LastSeq
-	page := Page{Items: []Entry{}}
-	if last == 0 || q.After >= last {
-		return page, nil
-	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{q.subject()}}
-	switch {
-	case q.After > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.After+1
-	case !q.Since.IsZero():
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &q.Since
-	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return Page{}, fmt.Errorf("dlq: consumer: %w", err)
-	}
-	for scanned := 0; scanned < maxScan; {
-		batch, err := cons.FetchNoWait(min(256, maxScan-scanned))
-		if err != nil {
-			return Page{}, fmt.Errorf("dlq: fetch: %w", err)
-		}
-		n, seen := 0, uint64(0)
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			seen = md.Sequence.Stream
-			if len(page.Items) == q.Limit {
-				continue
-			}
-			if e, ok := decode(m.Subject(), m.Headers(), m.Data(), seen, md.Timestamp); ok && q.match(e) {
-				page.Items = append(page.Items, e)
-			}
-			page.Next = seen
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return Page{}, fmt.Errorf("dlq: fetch: %w", err)
-		}
-		scanned += n
-		if len(page.Items) == q.Limit {
-			page.Next = page.Items[len(page.Items)-1].seq
-			return page, nil
-		}
-		if n == 0 || seen >= last {
-			page.Next = 0
-			return page, nil
-		}
-	}
-	return page, nil
+	return Page{Items: items, Next: next}, nil
 }
 
 // subject narrows the scan by client, flow and kind.
