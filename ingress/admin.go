@@ -78,3 +78,27 @@ func pageParams(c *gin.Context) (int, string, bool) {
 func invalid(err error) *apiError {
 	return problem(http.StatusBadRequest, "invalid_request", err.Error())
 }
+
+// seqPageParams reads ?limit= and a stream-sequence ?cursor= (the
+// next_cursor of a previous page of a stream listing).
+func seqPageParams(c *gin.Context) (limit int, after uint64, ok bool) {
+	limit, cursor, ok := pageParams(c)
+	if !ok || cursor == "" {
+		return limit, 0, ok
+	}
+	n, err := strconv.ParseUint(cursor, 10, 64)
+	if err != nil {
+		writeProblem(c, problem(http.StatusBadRequest, "invalid_request", "cursor must come from next_cursor"))
+		return 0, 0, false
+	}
+	return limit, n, true
+}
+
+// writeSeqPage answers a stream listing; next 0 means the end.
+func writeSeqPage[T any](c *gin.Context, items []T, next uint64) {
+	out := listPage[T]{Items: items}
+	if next > 0 {
+		out.NextCursor = strconv.FormatUint(next, 10)
+	}
+	writeJSON(c.Writer, http.StatusOK, out)
+}

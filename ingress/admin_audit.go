@@ -3,7 +3,6 @@ package ingress
 import (
 	"net/http"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -38,27 +37,14 @@ func (s *Server) listAudit(c *gin.Context) {
 			*dst = t
 		}
 	}
-	limit, cursor, ok := pageParams(c)
-	if !ok {
+	var ok bool
+	if q.Limit, q.After, ok = seqPageParams(c); !ok {
 		return
-	}
-	q.Limit = limit
-	if cursor != "" {
-		n, err := strconv.ParseUint(cursor, 10, 64)
-		if err != nil {
-			bad("cursor must come from next_cursor")
-			return
-		}
-		q.After = n
 	}
 	page, err := audit.Read(c, s.deps.Resources.Audit, q)
 	if err != nil {
 		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the audit stream is unavailable", RetryAfter: 2})
 		return
 	}
-	out := listPage[audit.Event]{Items: page.Items}
-	if page.Next > 0 {
-		out.NextCursor = strconv.FormatUint(page.Next, 10)
-	}
-	writeJSON(c.Writer, http.StatusOK, out)
+	writeSeqPage(c, page.Items, page.Next)
 }

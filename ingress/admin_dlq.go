@@ -19,29 +19,15 @@ func (s *Server) listDLQ(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit, cursor, ok := pageParams(c)
-	if !ok {
+	if q.Limit, q.After, ok = seqPageParams(c); !ok {
 		return
-	}
-	q.Limit = limit
-	if cursor != "" {
-		n, err := strconv.ParseUint(cursor, 10, 64)
-		if err != nil {
-			writeProblem(c, problem(http.StatusBadRequest, "invalid_request", "cursor must come from next_cursor"))
-			return
-		}
-		q.After = n
 	}
 	page, err := dlq.List(c, s.deps.Resources.DLQ, q)
 	if err != nil {
 		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the DLQ stream is unavailable", RetryAfter: 2})
 		return
 	}
-	out := listPage[dlq.Entry]{Items: page.Items}
-	if page.Next > 0 {
-		out.NextCursor = strconv.FormatUint(page.Next, 10)
-	}
-	writeJSON(c.Writer, http.StatusOK, out)
+	writeSeqPage(c, page.Items, page.Next)
 }
 
 // dlqQuery reads the filters (from the query string or a replay body).
