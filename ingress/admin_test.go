@@ -198,3 +198,20 @@ func TestAdminRotateSecrets(t *testing.T) {
 		t.Fatalf("answer %s", r.Body)
 	}
 }
+
+// Stream listings refuse a cursor they did not hand out.
+func TestStreamListingsRefuseForeignCursors(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	admin := adminOf(t, sys)
+	for _, path := range []string{"/admin/v1/audit?cursor=abc", "/admin/v1/dlq?cursor=-1", "/admin/v1/dlq?cursor=1&limit=0"} {
+		expectProblem(t, admin.Do(http.MethodGet, path, nil, nil), http.StatusBadRequest, "invalid_request")
+	}
+	var page struct {
+		Items      []json.RawMessage `json:"items"`
+		NextCursor string            `json:"next_cursor"`
+	}
+	admin.Do(http.MethodGet, "/admin/v1/dlq?cursor=999999", nil, nil).JSON(t, &page)
+	if page.Items == nil || len(page.Items) != 0 || page.NextCursor != "" {
+		t.Fatalf("page past the end: %+v", page)
+	}
+}
