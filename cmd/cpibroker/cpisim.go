@@ -23,6 +23,8 @@ func runCPISim(ctx context.Context, args []string) error {
 	apiSecret := fs.String("api-client-secret", cpisim.DefaultAPIClientSecret, "client secret of the api plan service key")
 	demo := fs.Bool("demo-flows", true, "deploy the demo iFlows Echo, Slow and Flaky")
 	seed := fs.Int64("seed", 0, "seed of the injected error decisions (0: time-based)")
+	generated := fs.Int("iflows", 0, "also deploy this many generated iFlows (Gen_00001 at /gen/00001, …), for discovery of large tenants")
+	pageSize := fs.Int("odata-page-size", cpisim.DefaultODataPageSize, "most entities per OData API answer before a __next link")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +35,7 @@ func runCPISim(ctx context.Context, args []string) error {
 	sim, err := cpisim.New(cpisim.Config{
 		RuntimeClientID: *rtID, RuntimeClientSecret: *rtSecret,
 		APIClientID: *apiID, APIClientSecret: *apiSecret,
-		Seed:   *seed,
+		Seed: *seed, ODataPageSize: *pageSize,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
@@ -44,6 +46,11 @@ func runCPISim(ctx context.Context, args []string) error {
 			if err := sim.Deploy(f); err != nil {
 				return fmt.Errorf("cpisim: %w", err)
 			}
+		}
+	}
+	for _, f := range cpisim.GeneratedIFlows(*generated) {
+		if err := sim.Deploy(f); err != nil {
+			return fmt.Errorf("cpisim: %w", err)
 		}
 	}
 	base, err := sim.Start(*listen)
@@ -80,7 +87,13 @@ func printCPISim(w io.Writer, sim *cpisim.Sim, base, rtID, rtSecret, apiID, apiS
 	fmt.Fprintf(w, "  admin API: %s/sim/v1/iflows (loopback callers only)\n", base)
 	fmt.Fprintf(w, "  runtime service key (integration-flow plan): %s\n", key(rtID, rtSecret))
 	fmt.Fprintf(w, "  api service key (api plan):                  %s\n", key(apiID, apiSecret))
-	for _, f := range sim.IFlows() {
+	fmt.Fprintf(w, "  OData API: %s/api/v1 (api plan credentials)\n", base)
+	flows := sim.IFlows()
+	for i, f := range flows {
+		if i == 20 {
+			fmt.Fprintf(w, "  … and %d more iflows\n", len(flows)-i)
+			break
+		}
 		fmt.Fprintf(w, "  iflow %-8s %s (csrf %v)\n", f.ID, sim.EndpointURL(f.ID), f.CSRF)
 	}
 }

@@ -18,6 +18,8 @@ import (
 //	DELETE /sim/v1/iflows/{id}         204 | 404
 //	PUT    /sim/v1/iflows/{id}/faults  <Faults> -> 200 <iflow status>; 400; 404
 //	GET    /sim/v1/iflows/{id}/calls   200 {"calls":[<Call>...]}
+//	GET    /sim/v1/api/faults          200 <APIFaults>
+//	PUT    /sim/v1/api/faults          <APIFaults> -> 200 <APIFaults>; 400
 //
 // <IFlow> is {"id","name","address","csrf"(default true),"faults",
 // "response_status","response_headers","max_body_size"}; "id" may be
@@ -57,6 +59,8 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 	mux.Handle("DELETE /sim/v1/iflows/{id}", s.adminOnly(s.adminUndeploy))
 	mux.Handle("PUT /sim/v1/iflows/{id}/faults", s.adminOnly(s.adminFaults))
 	mux.Handle("GET /sim/v1/iflows/{id}/calls", s.adminOnly(s.adminCalls))
+	mux.Handle("GET /sim/v1/api/faults", s.adminOnly(s.adminGetAPIFaults))
+	mux.Handle("PUT /sim/v1/api/faults", s.adminOnly(s.adminSetAPIFaults))
 }
 
 // adminOnly refuses non-loopback callers unless AdminAllowRemote.

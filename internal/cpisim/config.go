@@ -26,6 +26,7 @@ const (
 	DefaultSessionTTL       = 30 * time.Minute    // Tomcat's default session idle timeout
 	DefaultMaxRecordedCalls = 10000
 	DefaultBodyReadGap      = 20 * time.Second // cpi.md 1.4
+	DefaultODataPageSize    = 1000             // cpi.md 2.1
 )
 
 // Config configures a [Sim]. The zero value is usable: every field has a
@@ -81,6 +82,20 @@ type Config struct {
 	// admin API (/sim/v1). Default false: only loopback callers.
 	AdminAllowRemote bool
 
+	// ODataPageSize is the most entities one OData API answer holds; more
+	// are paged with "__next" links. Default 1000, the tenant's server-side
+	// maximum (cpi.md 2.1).
+	ODataPageSize int
+
+	// ODataISODates writes OData dates as "2021-02-18T11:57:02.885" (the
+	// form SAP's own Go mocks use) instead of the spec's "/Date(ms)/".
+	ODataISODates bool
+
+	// ODataRelativeNext writes "__next" links relative to the service root
+	// ("ServiceEndpoints?$skiptoken=1000"), as some tenants reportedly do
+	// (cpi.md 2.1, UNCONFIRMED), instead of absolute URLs.
+	ODataRelativeNext bool
+
 	// Now is the clock used for token and session expiry. Default time.Now.
 	// Tests inject a fake clock to expire tokens without waiting.
 	Now func() time.Time
@@ -117,6 +132,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BodyReadGap == 0 {
 		c.BodyReadGap = DefaultBodyReadGap
+	}
+	if c.ODataPageSize == 0 {
+		c.ODataPageSize = DefaultODataPageSize
 	}
 	if c.Seed == 0 {
 		c.Seed = time.Now().UnixNano()
@@ -156,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRecordedCalls < -1 {
 		errs = append(errs, fmt.Errorf("max recorded calls %d is below -1", c.MaxRecordedCalls))
+	}
+	if c.ODataPageSize < 0 {
+		errs = append(errs, fmt.Errorf("odata page size %d is negative", c.ODataPageSize))
 	}
 	if c.BodyReadGap < 0 {
 		errs = append(errs, fmt.Errorf("body read gap %s is negative", c.BodyReadGap))

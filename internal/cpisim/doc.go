@@ -9,14 +9,16 @@
 //     "/*" wildcard, OAuth or Basic authentication, per-iFlow CSRF protection
 //     with session cookies, the body-size limit, CPI's error bodies and the
 //     SAP_MessageProcessingLogID response header;
+//   - SOAP and OData sender endpoints under /cxf and /gw/odata ([IFlow].Protocol);
+//   - the OData API v1, /api/v1 (see odata.go): ServiceEndpoints with
+//     EntryPoints and IntegrationRuntimeArtifacts in V2 envelopes, "__next"
+//     paging, both date forms, api-plan credentials only, injected 429s;
 //   - a fault-injection and deployment admin API, /sim/v1 (see admin.go),
 //     which is unauthenticated and therefore answers loopback callers only.
 //
 // Everything is served from one host and one [http.Handler]; a real tenant
 // splits the token server, the runtime ("-rt") host and the API host, which
-// callers only see as three base URLs. The OData API (/api/v1) is not part of
-// the simulator yet; it is meant to be added in its own file and registered
-// in routes (sim.go).
+// callers only see as three base URLs.
 //
 // Lifecycle: [New] validates the [Config] and has no side effects;
 // [Sim.Deploy] adds iFlows (before or while serving); [Sim.Start] listens

@@ -39,6 +39,41 @@ type IFlow struct {
 	// MaxBodySize is the sender adapter's body size limit in bytes; 0 means
 	// Config.MaxBodySize.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// Artifact is the integration artifact (iFlow) this sender endpoint
+	// belongs to; default ID. Several IFlows with the same Artifact model
+	// one iFlow with several sender channels: the OData API lists one
+	// runtime artifact and one service endpoint per channel.
+	Artifact string `json:"artifact,omitempty"`
+	// Protocol is the sender adapter's kind as the OData API names it
+	// (cpi.md 2.3): "REST" (HTTPS adapter, served at /http<Address>, the
+	// default), "SOAP" (/cxf<Address>) or "ODATAV2" (/gw/odata<Address>).
+	Protocol string `json:"protocol,omitempty"`
+	// Version is the artifact version the OData API reports; default "1.0.0".
+	Version string `json:"version,omitempty"`
+	// Description is the service endpoint's description in the OData API.
+	Description string `json:"description,omitempty"`
+}
+
+// Protocols of sender endpoints, as the OData API names them.
+const (
+	ProtocolREST    = "REST"
+	ProtocolSOAP    = "SOAP"
+	ProtocolODataV2 = "ODATAV2"
+)
+
+// protocolBase is the runtime path prefix of a protocol's endpoints: the
+// HTTPS adapter under /http, SOAP (CXF) under /cxf and OData under /gw/odata
+// (cpi.md 1.1).
+func protocolBase(p string) (string, bool) {
+	switch p {
+	case ProtocolREST:
+		return "/http", true
+	case ProtocolSOAP:
+		return "/cxf", true
+	case ProtocolODataV2:
+		return "/gw/odata", true
+	}
+	return "", false
 }
 
 // UnmarshalJSON decodes an IFlow strictly (unknown fields are an error) and
@@ -152,6 +187,14 @@ func (f IFlow) Validate() error {
 	if f.MaxBodySize < 0 {
 		errs = append(errs, fmt.Errorf("max body size %d is negative", f.MaxBodySize))
 	}
+	if f.Artifact != "" {
+		if err := validateID(f.Artifact); err != nil {
+			errs = append(errs, fmt.Errorf("artifact: %w", err))
+		}
+	}
+	if _, ok := protocolBase(f.Protocol); f.Protocol != "" && !ok {
+		errs = append(errs, fmt.Errorf("protocol %q must be REST, SOAP or ODATAV2", f.Protocol))
+	}
 	for name, v := range f.ResponseHeaders {
 		if !validHeaderName(name) {
 			errs = append(errs, fmt.Errorf("response header name %q is not a token", name))
@@ -181,6 +224,15 @@ func (f IFlow) Validate() error {
 func (f IFlow) withDefaults() IFlow {
 	if f.Name == "" {
 		f.Name = f.ID
+	}
+	if f.Artifact == "" {
+		f.Artifact = f.ID
+	}
+	if f.Protocol == "" {
+		f.Protocol = ProtocolREST
+	}
+	if f.Version == "" {
+		f.Version = "1.0.0"
 	}
 	if f.ResponseStatus == 0 {
 		f.ResponseStatus = http.StatusOK
@@ -253,4 +305,20 @@ func decodeStrict(b []byte, v any) error {
 		return errors.New("trailing data after JSON value")
 	}
 	return nil
+}
+
+// GeneratedIFlows returns n simulated iFlows for tenants with many
+// endpoints: artifact "Gen_<i>" at "/gen/<i>" (i zero-padded to 5 digits),
+// without CSRF protection; every tenth is a SOAP endpoint.
+func GeneratedIFlows(n int) []IFlow {
+	out := make([]IFlow, 0, n)
+	for i := 1; i <= n; i++ {
+		f := IFlow{ID: fmt.Sprintf("Gen_%05d", i), Address: fmt.Sprintf("/gen/%05d", i), Protocol: ProtocolREST}
+		if i%10 == 0 {
+			f.Protocol = ProtocolSOAP
+		}
+		f.Name = "Generated iFlow " + f.ID
+		out = append(out, f)
+	}
+	return out
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -28,7 +27,7 @@ const simPathHeader = "X-Sim-Path"
 // without credentials is 401, not 404.
 func (s *Sim) serveRuntime(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.Now()
-	f, sub := s.route(strings.TrimPrefix(r.URL.Path, "/http"))
+	f, sub := s.route(r.URL.Path)
 	aud, scheme := s.authenticateRuntime(r)
 	status, mplID, size := s.runFlow(w, r, f, aud, scheme)
 	s.log.Debug("cpisim call", "method", r.Method, "path", r.URL.Path, "status", status, "mpl_id", mplID)
@@ -180,7 +179,7 @@ func (s *Sim) writeEcho(w http.ResponseWriter, r *http.Request, f *flow, mplID s
 		h["Content-Type"] = nil // like the request: no type, and no sniffing
 	}
 	if f.addr.wildcard {
-		sub, _ := f.addr.match(strings.TrimPrefix(r.URL.Path, "/http"))
+		sub, _ := f.addr.match(r.URL.Path[len(f.base):])
 		h.Set(simPathHeader, sub)
 	}
 	h[mplHeader] = []string{mplID}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,10 @@ type Sim struct {
 	sessions sessionStore
 
 	tokenRequests atomic.Int64
+	apiRequests   atomic.Int64
+
+	apiMu     sync.Mutex
+	apiFaults APIFaults
 
 	mu    sync.RWMutex
 	flows map[string]*flow // by ID
@@ -47,7 +52,11 @@ type Sim struct {
 type flow struct {
 	IFlow
 	addr address
+	base string // runtime path prefix of the protocol: "/http", "/cxf", "/gw/odata"
 	rng  *lockedRand
+	// deployedAt is when this artifact was (re)deployed: LastUpdated and
+	// DeployedOn in the OData API.
+	deployedAt time.Time
 }
 
 // lockedRand is a seeded random source safe for concurrent use.
@@ -89,6 +98,9 @@ func New(cfg Config) (*Sim, error) {
 func (s *Sim) routes(mux *http.ServeMux) {
 	mux.HandleFunc("/oauth/token", s.serveToken)
 	mux.HandleFunc("/http/", s.serveRuntime)
+	mux.HandleFunc("/cxf/", s.serveRuntime)
+	mux.HandleFunc("/gw/odata/", s.serveRuntime)
+	s.odataRoutes(mux)
 	s.adminRoutes(mux)
 }
 
@@ -107,14 +119,15 @@ func (s *Sim) Deploy(f IFlow) error {
 	}
 	f = f.withDefaults()
 	addr, _ := parseAddress(f.Address) // validated above
+	base, _ := protocolBase(f.Protocol)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, other := range s.flows {
-		if other.ID != f.ID && other.addr.key == addr.key && other.addr.wildcard == addr.wildcard {
+		if other.ID != f.ID && other.base == base && other.addr.key == addr.key && other.addr.wildcard == addr.wildcard {
 			return fmt.Errorf("deploying %q at %q: %w (%q)", f.ID, f.Address, ErrAddressInUse, other.ID)
 		}
 	}
-	nf := &flow{IFlow: f, addr: addr}
+	nf := &flow{IFlow: f, addr: addr, base: base, deployedAt: s.cfg.Now()}
 	if old, ok := s.flows[f.ID]; ok {
 		nf.rng = old.rng
 	} else {
@@ -189,14 +202,15 @@ func (s *Sim) reindexLocked() {
 		if f.addr.wildcard {
 			s.wild = append(s.wild, f)
 		} else {
-			s.exact[f.addr.key] = f
+			s.exact[f.base+f.addr.key] = f
 		}
 	}
 	slices.SortFunc(s.wild, func(a, b *flow) int { return len(b.addr.key) - len(a.addr.key) })
 }
 
-// route finds the iFlow for a request path without the "/http" prefix. An
-// exact address wins over a wildcard; the longest wildcard wins.
+// route finds the iFlow for a request path, protocol prefix ("/http",
+// "/cxf", "/gw/odata") included. An exact address wins over a wildcard; the
+// longest wildcard wins.
 func (s *Sim) route(p string) (*flow, string) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -204,7 +218,10 @@ func (s *Sim) route(p string) (*flow, string) {
 		return f, ""
 	}
 	for _, f := range s.wild {
-		if sub, ok := f.addr.match(p); ok {
+		if !strings.HasPrefix(p, f.base) {
+			continue
+		}
+		if sub, ok := f.addr.match(p[len(f.base):]); ok {
 			return f, sub
 		}
 	}
@@ -343,7 +360,7 @@ func (s *Sim) EndpointURL(id string) string {
 	if f.addr.wildcard {
 		p = p[:len(p)-2]
 	}
-	return s.URL() + "/http" + p
+	return s.URL() + f.base + p
 }
 
 // hashID derives a per-iFlow stream from the seed.
