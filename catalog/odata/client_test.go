@@ -1,0 +1,144 @@
+package odata_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cpibroker/cpibroker/catalog/odata"
+	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+func startSim(t *testing.T, cfg cpisim.Config, flows []cpisim.IFlow) *cpisim.Sim {
+	t.Helper()
+	sim, err := cpisim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range flows {
+		if err := sim.Deploy(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	return sim
+}
+
+// waits records the backoff waits instead of sleeping.
+type waits struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (w *waits) sleep(_ context.Context, d time.Duration) error {
+	w.mu.Lock()
+	w.d = append(w.d, d)
+	w.mu.Unlock()
+	return nil
+}
+
+func apiClient(sim *cpisim.Sim, id, secret string, w *waits) *odata.Client {
+	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: sim.TokenURL()}
+	return &odata.Client{
+		HTTP: cc.Client(context.Background()), Root: sim.URL() + "/api/v1",
+		BackoffBase: time.Millisecond, Sleep: w.sleep,
+	}
+}
+
+// TestGetAllPagesThousands reads 3000 endpoints in pages of 1000 (the
+// tenant's maximum) through absolute and relative __next links.
+func TestGetAllPagesThousands(t *testing.T) {
+	for _, relative := range []bool{false, true} {
+		sim := startSim(t, cpisim.Config{ODataRelativeNext: relative, ODataISODates: relative}, cpisim.GeneratedIFlows(3000))
+		c := apiClient(sim, cpisim.DefaultAPIClientID, cpisim.DefaultAPIClientSecret, &waits{})
+		seen := map[string]bool{}
+		err := c.GetAll(context.Background(), "ServiceEndpoints?$expand=EntryPoints", func(r json.RawMessage) error {
+			var se odata.ServiceEndpoint
+			if err := json.Unmarshal(r, &se); err != nil {
+				return err
+			}
+			if se.LastUpdated.IsZero() || len(se.EntryPoints.Results) != 1 {
+				t.Fatalf("endpoint %s: date %v, %d entry points", se.ID, se.LastUpdated, len(se.EntryPoints.Results))
+			}
+			seen[se.ID] = true
+			return nil
+		})
+		if err != nil || len(seen) != 3000 {
+			t.Fatalf("relative=%v: %d distinct endpoints, err %v", relative, len(seen), err)
+		}
+		if got := sim.APIRequests(); got != 3 {
+			t.Fatalf("relative=%v: %d API requests, want 3 pages", relative, got)
+		}
+	}
+}
+
+// TestGetRetries429ThenSucceeds: a tenant answering 429 with Retry-After,
+// then 200; the client waits at least Retry-After each time.
+func TestGetRetries429ThenSucceeds(t *testing.T) {
+	sim := startSim(t, cpisim.Config{}, cpisim.DemoIFlows())
+	if err := sim.SetAPIFaults(cpisim.APIFaults{FailNext: 2, RetryAfter: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	w := &waits{}
+	c := apiClient(sim, cpisim.DefaultAPIClientID, cpisim.DefaultAPIClientSecret, w)
+	n := 0
+	if err := c.GetAll(context.Background(), "IntegrationRuntimeArtifacts", func(json.RawMessage) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || len(w.d) != 2 || w.d[0] < 3*time.Second || w.d[1] < 3*time.Second {
+		t.Fatalf("%d artifacts after waits %v; want 3 after two waits >= 3s", n, w.d)
+	}
+	// 503s without Retry-After back off exponentially and give up at MaxAttempts.
+	if err := sim.SetAPIFaults(cpisim.APIFaults{FailNext: 100, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	w.d = nil
+	c.MaxAttempts = 4
+	err := c.GetAll(context.Background(), "IntegrationRuntimeArtifacts", func(json.RawMessage) error { return nil })
+	var se *odata.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusServiceUnavailable || len(w.d) != 3 {
+		t.Fatalf("err %v after %d waits; want a 503 StatusError after 3 waits", err, len(w.d))
+	}
+}
+
+// TestGetPermanentFailures: 403 (runtime credentials on the API) and a
+// refused token are not retried.
+func TestGetPermanentFailures(t *testing.T) {
+	sim := startSim(t, cpisim.Config{}, cpisim.DemoIFlows())
+	w := &waits{}
+	c := apiClient(sim, cpisim.DefaultRuntimeClientID, cpisim.DefaultRuntimeClientSecret, w)
+	_, err := c.Get(context.Background(), sim.URL()+"/api/v1/ServiceEndpoints?$format=json")
+	var se *odata.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusForbidden || len(w.d) != 0 {
+		t.Fatalf("runtime key on the API: %v after %d waits", err, len(w.d))
+	}
+	c = apiClient(sim, cpisim.DefaultAPIClientID, "wrong", w)
+	_, err = c.Get(context.Background(), sim.URL()+"/api/v1/ServiceEndpoints?$format=json")
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized || len(w.d) != 0 {
+		t.Fatalf("wrong secret: %v after %d waits", err, len(w.d))
+	}
+}
+
+// TestNextLinkMustStayOnTheTenant: a __next to another host is refused
+// (the bearer token would follow it).
+func TestNextLinkMustStayOnTheTenant(t *testing.T) {
+	srv := http.NewServeMux()
+	srv.HandleFunc("/api/v1/ServiceEndpoints", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"d":{"results":[],"__next":"https://evil.example/api/v1/ServiceEndpoints?$skiptoken=1"}}`))
+	})
+	ts := newServer(t, srv)
+	c := &odata.Client{HTTP: http.DefaultClient, Root: ts + "/api/v1"}
+	if err := c.GetAll(context.Background(), "ServiceEndpoints", func(json.RawMessage) error { return nil }); err == nil {
+		t.Fatal("followed a __next link to another host")
+	}
+}
