@@ -75,10 +75,10 @@ func TestParseTimeBothForms(t *testing.T) {
 func TestErrorMessage(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"error":{"code":"Bad Request","message":{"lang":"en","value":"Name should begin"}}}`: "Name should begin",
-		`{"error":{"message":{"@lang":"en","#text":"pipers form"}}}`:                          "pipers form",
-		`{"error":{"message":"plain"}}`:                                                       "plain",
-		`not json`:                                                                            "",
-		`{"error":{}}`:                                                                        "",
+		`{"error":{"message":{"@lang":"en","#text":"pipers form"}}}`:                           "pipers form",
+		`{"error":{"message":"plain"}}`:                                                        "plain",
+		`not json`:                                                                             "",
+		`{"error":{}}`:                                                                         "",
 	} {
 		if got := ErrorMessage([]byte(body)); got != want {
 			t.Errorf("ErrorMessage(%s) = %q, want %q", body, got, want)
