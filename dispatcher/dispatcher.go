@@ -90,7 +90,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-time.After(d.cfg.Grace):
-		d.cfg.Logger.Warn("dispatcher: grace period over, unfinished jobs will be redelivered")
+		// Cancel what still runs; each job is handed back (NAK) so another
+		// dispatcher takes it at once. Wait for the hand-backs to be sent.
+		d.cfg.Logger.Warn("dispatcher: grace period over, releasing unfinished jobs")
+		workCancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 	}
 	// Connections dialed but never used count as active for net/http and
 	// would hold up a backend's shutdown.

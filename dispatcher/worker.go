@@ -81,7 +81,15 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller) {
 	if err := d.run(ctx, a); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		log.Warn("dispatcher: job not finished; JetStream will redeliver it", "job_id", job.GetId(), "err", err)
+		if ctx.Err() != nil {
+			// Shutdown grace over: hand the job back for another
+			// dispatcher to take at once.
+			span.AddEvent("released at shutdown")
+			log.InfoContext(ctx, "dispatcher: job released at shutdown; another dispatcher takes it", jobAttrs(job)...)
+			_ = m.Nak()
+			return
+		}
+		log.WarnContext(ctx, "dispatcher: job not finished; JetStream will redeliver it", append(jobAttrs(job), "err", err)...)
 		_ = m.NakWithDelay(time.Second)
 	}
 }
@@ -196,6 +204,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 	if err != nil {
 		return err
 	}
+	started := time.Now()
 	resp, callErr := client.Invoke(ctx, cpiclient.Request{
 		URL:            flowURL(a.flow, a.job.GetFlowPath()),
 		Query:          a.job.GetQuery(),
@@ -208,6 +217,10 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		Stream:         stream,
 	})
 	closeBody()
+	d.cfg.Observer.CPICall(ctx, a.flow.ID, statusOf(resp), time.Since(started))
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: released, not the iFlow's failure
+	}
 	if errors.Is(callErr, cpiclient.ErrSpill) {
 		return callErr // JetStream could not keep the answer (not CPI's fault): redeliver
 	}
@@ -309,6 +322,8 @@ func (d *Dispatcher) finish(ctx context.Context, a *attempt, st cpibv1.JobStatus
 	if st == cpibv1.JobStatus_JOB_STATUS_FAILED {
 		a.span.SetStatus(codes.Error, jerr.GetCode())
 	}
+	d.cfg.Observer.Completed(ctx, a.job.GetClient(), a.job.GetFlow(), jobs.StatusName(st), jerr.GetCode())
+	d.logFinished(ctx, a, st, jerr)
 	a.span.SetAttributes(attribute.String("job.status", jobs.StatusName(st)))
 	return a.msg.Ack()
 }

@@ -42,7 +42,21 @@ type Config struct {
 	// broker opens it early when Listen has port 0, to know the real
 	// address for PublicURL).
 	Listener net.Listener
-	// TLSCert and TLSKey enable HTTPS when both are set.
+	// AdminListen, when set, is a second listener that serves /admin/v1,
+	// /metrics and the health endpoints (and the token endpoint, so an
+	// operator can get an admin token there); the partner listener then
+	// serves neither /admin nor /metrics. AdminListener, when set, is used
+	// instead of listening on AdminListen.
+	AdminListen   string
+	AdminListener net.Listener
+	// DrainDelay is how long, after shutdown starts, the listeners stay
+	// open answering 503 to new work (so load balancers see /readyz fail
+	// and stop sending) before they close. Default 0.
+	DrainDelay time.Duration
+	// ShutdownGrace bounds the wait for in-flight requests once the
+	// listeners close. Default 30s.
+	ShutdownGrace time.Duration
+	// TLSCert and TLSKey enable HTTPS when both are set (on both listeners).
 	TLSCert, TLSKey string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -83,6 +97,9 @@ func (c *Config) setDefaults() {
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 64 << 10
 	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
 	if c.QueueCacheTTL == 0 {
 		c.QueueCacheTTL = time.Minute
 	}
@@ -111,6 +128,12 @@ func (c *Config) Validate() error {
 	}
 	if c.WriteTimeout <= c.MaxWait {
 		errs = append(errs, errors.New("ingress: write timeout must exceed the longest wait"))
+	}
+	if c.DrainDelay < 0 || c.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("ingress: drain delay and shutdown grace cannot be negative"))
+	}
+	if c.MaxHeaderBytes < 4<<10 {
+		errs = append(errs, errors.New("ingress: max header bytes must be at least 4 KiB"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("ingress: --tls-cert and --tls-key go together"))

@@ -9,14 +9,15 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/health"
 	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/keyring"
+	"github.com/cpibroker/cpibroker/internal/metrics"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
@@ -46,6 +47,13 @@ type Deps struct {
 	// Guard checks webhook URLs, callback prefixes and Callback-URLs at
 	// registration (DESIGN 7.2); nil refuses every private address.
 	Guard *ssrf.Guard
+	// Health answers /healthz and /readyz; nil checks JetStream only.
+	Health *health.Checker
+	// Metrics counts accepted jobs; nil counts nothing.
+	Metrics *metrics.Metrics
+	// MetricsHandler serves GET /metrics (on the admin listener when there
+	// is one); nil serves no /metrics.
+	MetricsHandler http.Handler
 }
 
 // Server is the HTTP API.
@@ -53,13 +61,18 @@ type Server struct {
 	cfg    Config
 	deps   Deps
 	engine *gin.Engine
+	admin  *gin.Engine // the --admin-listen engine; nil without one
 	queues *queueCache
 	log    *slog.Logger
 
 	draining atomic.Bool
-	addrMu   sync.Mutex
-	addr     net.Addr
-	ready    chan struct{}
+	// drainCtx ends when draining starts; long-polls end with it.
+	drainCtx   context.Context
+	drainStart context.CancelFunc
+	addrMu     sync.Mutex
+	addr       net.Addr
+	adminAdr   net.Addr
+	ready      chan struct{}
 }
 
 // New builds the API. Nothing listens until Run.
@@ -78,7 +91,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		deps.Guard = g
 	}
+	if deps.Health == nil {
+		deps.Health = health.New(0)
+		deps.Health.Add("jetstream", func(ctx context.Context) error {
+			_, err := deps.Resources.Records.Status(ctx)
+			return err
+		})
+	}
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, ready: make(chan struct{})}
+	s.drainCtx, s.drainStart = context.WithCancel(context.Background())
 	s.queues = newQueueCache(deps.Resources, cfg.QueueCacheTTL, cfg.Now)
 	if err := s.routes(); err != nil {
 		return nil, err
@@ -88,6 +109,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 
 // Handler returns the API as an http.Handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// AdminHandler returns the admin listener's handler (/admin/v1, /metrics,
+// health), nil when Config.AdminListen is not set.
+func (s *Server) AdminHandler() http.Handler {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin
+}
 
 // Ready is closed once Run listens; Addr is then valid.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -99,42 +129,80 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// Drain makes the API answer 503 to new work while in-flight requests end.
-func (s *Server) Drain() { s.draining.Store(true) }
+// AdminAddr is the admin listener's address (nil without one).
+func (s *Server) AdminAddr() net.Addr {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.adminAdr
+}
+
+// Drain makes the API answer 503 to new work, /healthz and /readyz 503,
+// and ends long-polls with the current state, while in-flight requests end.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.drainStart()
+	s.deps.Health.Drain()
+}
 
 func (s *Server) routes() error {
 	gin.SetMode(gin.ReleaseMode)
-	e := gin.New()
-	e.ContextWithFallback = true
-	e.HandleMethodNotAllowed = true
-	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
-		return fmt.Errorf("ingress: trusted proxies: %w", err)
+	e, err := s.newEngine()
+	if err != nil {
+		return err
 	}
-	if telemetry.Enabled(s.cfg.TracerProvider) {
-		e.Use(s.recoverer(), otelgin.Middleware("cpibroker",
-			otelgin.WithTracerProvider(s.cfg.TracerProvider), otelgin.WithPropagators(s.cfg.Propagator)))
-	} else {
-		e.Use(s.recoverer(), s.propagate())
-	}
-	e.NoRoute(func(c *gin.Context) { writeProblem(c, problem(http.StatusNotFound, "not_found", "no such route")) })
-	e.NoMethod(func(c *gin.Context) {
-		writeProblem(c, problem(http.StatusMethodNotAllowed, "invalid_request", "method not allowed on this route"))
-	})
-	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", s.readyz)
 	if err := s.tokenRoutes(e); err != nil {
 		return err
 	}
-	v1 := e.Group("/v1", s.authenticate())
+	v1 := e.Group("/v1", s.authenticate(), s.endWaitsOnDrain())
 	v1.GET("/flows", s.listFlows)
-	v1.POST("/flows/:flow/jobs", s.submit)
+	v1.POST("/flows/:flow/jobs", s.countAccepted(), s.submit)
 	v1.GET("/jobs/:id", s.getJob)
 	v1.DELETE("/jobs/:id", s.cancelJob)
 	v1.GET("/jobs/:id/result", s.getResult)
 	v1.GET("/events", s.listEvents)
-	s.adminRoutes(e.Group("/admin/v1", s.authenticate(), s.requireAdmin()))
+	ops := e
+	if s.cfg.AdminListen != "" || s.cfg.AdminListener != nil {
+		// /admin and /metrics move to the admin listener; the partner
+		// listener keeps only the partner API and the health endpoints.
+		if ops, err = s.newEngine(); err != nil {
+			return err
+		}
+		if err := s.tokenRoutes(ops); err != nil {
+			return err
+		}
+		s.admin = ops
+	}
+	s.adminRoutes(ops.Group("/admin/v1", s.authenticate(), s.requireAdmin(), s.endWaitsOnDrain()))
+	if s.deps.MetricsHandler != nil {
+		ops.GET("/metrics", gin.WrapH(s.deps.MetricsHandler))
+	}
 	s.engine = e
 	return nil
+}
+
+// newEngine is a Gin engine with the common middleware, problem+json for
+// unknown routes, and the health endpoints.
+func (s *Server) newEngine() (*gin.Engine, error) {
+	e := gin.New()
+	e.ContextWithFallback = true
+	e.HandleMethodNotAllowed = true
+	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("ingress: trusted proxies: %w", err)
+	}
+	if telemetry.Enabled(s.cfg.TracerProvider) {
+		e.Use(s.recoverer(), otelgin.Middleware("cpibroker",
+			otelgin.WithTracerProvider(s.cfg.TracerProvider), otelgin.WithPropagators(s.cfg.Propagator),
+			otelgin.WithGinFilter(func(c *gin.Context) bool { return !isProbe(c.Request.URL.Path) })))
+	} else {
+		e.Use(s.recoverer(), s.propagate())
+	}
+	e.Use(s.accessLog())
+	e.NoRoute(func(c *gin.Context) { writeProblem(c, problem(http.StatusNotFound, "not_found", "no such route")) })
+	e.NoMethod(func(c *gin.Context) {
+		writeProblem(c, problem(http.StatusMethodNotAllowed, "invalid_request", "method not allowed on this route"))
+	})
+	s.healthRoutes(e)
+	return e, nil
 }
 
 // propagate carries an incoming W3C trace context into the request's
@@ -157,70 +225,10 @@ func (s *Server) recoverer() gin.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				s.log.Error("ingress: panic", "panic", r, "path", c.Request.URL.Path)
+				s.log.ErrorContext(c.Request.Context(), "ingress: panic", "panic", r, "path", c.Request.URL.Path)
 				writeProblem(c, problem(http.StatusInternalServerError, "internal", "internal error"))
 			}
 		}()
 		c.Next()
 	}
-}
-
-func (s *Server) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 2*time.Second)
-	defer cancel()
-	if s.draining.Load() {
-		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "shutting down", RetryAfter: 1})
-		return
-	}
-	if _, err := s.deps.Resources.Jobs.Info(ctx); err != nil {
-		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "JetStream unreachable", RetryAfter: 2})
-		return
-	}
-	c.String(http.StatusOK, "ready\n")
-}
-
-// Run serves until ctx ends, then stops taking new work and waits for
-// in-flight requests (long-polls included) to finish.
-func (s *Server) Run(ctx context.Context) error {
-	ln := s.cfg.Listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
-			return fmt.Errorf("ingress: listen %s: %w", s.cfg.Listen, err)
-		}
-	}
-	s.addrMu.Lock()
-	s.addr = ln.Addr()
-	s.addrMu.Unlock()
-	srv := &http.Server{
-		Handler:           s.engine,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.ReadTimeout,
-		WriteTimeout:      s.cfg.WriteTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if s.cfg.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	close(s.ready)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("ingress: serve: %w", err)
-	case <-ctx.Done():
-	}
-	s.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.MaxWait+5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("ingress: shutdown: %w", err)
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -32,7 +33,8 @@ type serveFlags struct {
 	natsCert, natsKey                                       string
 	replicas, concurrency, inlineMax                        int
 	maxPayload                                              int64
-	ackWait                                                 time.Duration
+	ackWait, shutdownGrace, drainDelay                      time.Duration
+	trustedProxies                                          string
 	demo                                                    bool
 	config                                                  string
 	configOverwrite                                         bool
@@ -42,7 +44,10 @@ type serveFlags struct {
 
 func (f *serveFlags) register(fs *flag.FlagSet, r role) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "partner API listen address")
-	fs.StringVar(&f.adminListen, "admin-listen", "", "separate listener for /admin and /metrics (optional)")
+	fs.StringVar(&f.adminListen, "admin-listen", "", "separate listener for /admin, /metrics and health (optional; then the partner listener serves neither /admin nor /metrics)")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs or IPs of reverse proxies whose X-Forwarded-For is believed (default none)")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight requests and jobs may finish; unfinished jobs are handed back to JetStream")
+	fs.DurationVar(&f.drainDelay, "drain-delay", 0, "on SIGTERM, keep the listener open this long answering 503 to new work (and /readyz 503) so load balancers move away first")
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "data directory (embedded JetStream store, signing key, demo credentials)")
 	fs.StringVar(&f.natsURL, "nats-url", "", "comma-separated NATS URLs of an external cluster (default: embedded server)")
 	fs.StringVar(&f.natsUser, "nats-user", "", "NATS user")
@@ -84,9 +89,6 @@ func runServe(ctx context.Context, args []string, r role) error {
 	if r != roleAll && f.natsURL == "" {
 		return errors.New(name + " needs --nats-url (only serve embeds a NATS server)")
 	}
-	if f.adminListen != "" {
-		return errors.New("--admin-listen is not available yet: /admin and /metrics are served with the partner API")
-	}
 	level, err := telemetry.ParseLevel(f.logLevel)
 	if err != nil {
 		return err
@@ -122,6 +124,10 @@ func runServe(ctx context.Context, args []string, r role) error {
 	}
 	cfg.IngressConfig.Listen, cfg.IngressConfig.PublicURL = f.listen, f.publicURL
 	cfg.IngressConfig.TLSCert, cfg.IngressConfig.TLSKey = f.tlsCert, f.tlsKey
+	cfg.IngressConfig.AdminListen = f.adminListen
+	cfg.IngressConfig.TrustedProxies = splitList(f.trustedProxies)
+	cfg.IngressConfig.DrainDelay, cfg.IngressConfig.ShutdownGrace = f.drainDelay, f.shutdownGrace
+	cfg.DispatcherConfig.Grace = f.shutdownGrace
 	cfg.IngressConfig.MaxPayload = f.maxPayload
 	cfg.Jobs.InlineMax = f.inlineMax
 	cfg.DispatcherConfig.Concurrency = f.concurrency
@@ -141,7 +147,7 @@ func runServe(ctx context.Context, args []string, r role) error {
 	if err != nil {
 		return err
 	}
-	log.Info("cpibroker started", "role", name, "listen", b.BaseURL(), "data_dir", f.dataDir)
+	log.Info("cpibroker started", "role", name, "listen", b.BaseURL(), "admin", b.AdminURL(), "data_dir", f.dataDir)
 	if f.demo {
 		creds, err := demo.Setup(ctx, b.Catalog, sim, simCfg, b.BaseURL(), f.dataDir)
 		if err != nil {
@@ -177,4 +183,15 @@ Flows: demo-echo (echo), demo-slow (500 ms), demo-flaky (503 half the time, retr
 Stop with Ctrl-C; state and credentials survive a restart with the same --data-dir.
 `, c.BaseURL, sim.URL(), dataDir, c.Partner.ClientID, c.Partner.ClientSecret, c.Partner.WebhookSecret,
 		c.Admin.ClientID, c.Admin.ClientSecret)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -66,7 +66,8 @@ func (d *Deliverer) attempt(ctx context.Context, l *lane, m jetstream.Msg) {
 	if err := d.settle(ctx, l, m, task, span); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		log.Warn("delivery: task not settled; JetStream will redeliver it", "task", task.GetId(), "err", err)
+		log.WarnContext(ctx, "delivery: task not settled; JetStream will redeliver it", "task", task.GetId(),
+			"job_id", task.GetJobId(), "client_id", task.GetClient(), "flow_id", task.GetFlow(), "err", err)
 		_ = m.NakWithDelay(time.Second)
 	}
 }
@@ -77,6 +78,7 @@ func (d *Deliverer) settle(ctx context.Context, l *lane, m jetstream.Msg, task *
 	cl, ok := d.cat.Client(task.GetClient())
 	if !ok {
 		span.AddEvent("client removed; delivery dropped")
+		d.cfg.Observer.Callback(ctx, "dropped")
 		return m.Ack()
 	}
 	url := task.GetUrl()
@@ -85,6 +87,7 @@ func (d *Deliverer) settle(ctx context.Context, l *lane, m jetstream.Msg, task *
 		switch {
 		case !ok:
 			span.AddEvent("webhook removed; delivery dropped")
+			d.cfg.Observer.Callback(ctx, "dropped")
 			return m.Ack()
 		case !w.Enabled:
 			return d.deadLetter(ctx, m, task, webhook.CodeWebhookDisabled, "the webhook is disabled: "+w.DisabledReason, 0)
@@ -105,6 +108,7 @@ func (d *Deliverer) settle(ctx context.Context, l *lane, m jetstream.Msg, task *
 		}
 	}
 	span.SetAttributes(attribute.Int("http.response.status_code", out.status))
+	d.cfg.Observer.Callback(ctx, outcomeName(out.v))
 	switch out.v {
 	case delivered:
 		return m.Ack()

@@ -57,6 +57,8 @@ type Config struct {
 	// Now is the clock; Rand draws jitter. Injectable for tests.
 	Now  func() time.Time
 	Rand func() float64
+	// Observer receives every attempt's outcome; default none.
+	Observer Observer
 	// Logger, TracerProvider and Propagator; defaults discard.
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
@@ -119,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

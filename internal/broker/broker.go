@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -13,9 +14,11 @@ import (
 	"github.com/cpibroker/cpibroker/ingress"
 	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/health"
 	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/keyring"
+	"github.com/cpibroker/cpibroker/internal/metrics"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,6 +43,21 @@ type Broker struct {
 	Keys       *keyring.Ring // nil when the ingress role is off
 	// Seeded counts what the --config seed did (zero without one).
 	Seeded catalog.SeedResult
+	// Health answers /healthz and /readyz for every role.
+	Health *health.Checker
+	// Metrics are the instruments every role records into;
+	// MetricsHandler serves them at /metrics; Backlog caches the queue
+	// gauges.
+	Metrics        *metrics.Metrics
+	MetricsHandler http.Handler
+	Backlog        *metrics.BacklogSampler
+	// OpsAddr is the admin listener of a process without the ingress role
+	// (nil otherwise: the ingress serves its own).
+	OpsAddr net.Addr
+
+	stopMetrics func(context.Context) error
+	dispatching running
+	opsLn       net.Listener
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -75,6 +93,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.Audit = audit.New(b.Resources.JS, cfg.Logger, nil)
+	if err := b.setupOps(); err != nil {
+		return nil, err
+	}
 	if b.Guard, err = ssrf.New(cfg.Callbacks); err != nil {
 		return nil, err
 	}
@@ -86,11 +107,20 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Dispatcher {
 		dc := cfg.DispatcherConfig
 		dc.Logger, dc.TracerProvider, dc.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
+		dc.Observer = b.Metrics
 		if b.Dispatcher, err = dispatcher.New(dc, b.NC, b.Resources, b.Jobs, b.Catalog); err != nil {
 			return nil, err
 		}
 		vc := cfg.Delivery
 		vc.Guard, vc.Logger, vc.TracerProvider, vc.Propagator = b.Guard, cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
+		vc.Observer = b.Metrics
+		b.Health.Add("dispatcher", b.dispatching.check("the dispatcher"))
+		if cfg.IngressConfig.AdminListen != "" && !cfg.Ingress {
+			if b.opsLn, err = net.Listen("tcp", cfg.IngressConfig.AdminListen); err != nil {
+				return nil, fmt.Errorf("broker: admin listener: %w", err)
+			}
+			b.OpsAddr = b.opsLn.Addr()
+		}
 		if b.Deliverer, err = delivery.New(vc, b.Resources, b.Catalog); err != nil {
 			return nil, err
 		}
@@ -119,8 +149,17 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		g.Go(func() error { return b.Ingress.Run(gctx) })
 	}
 	if b.Dispatcher != nil {
-		g.Go(func() error { return b.Dispatcher.Run(gctx) })
+		g.Go(func() error { return b.dispatching.run(func() error { return b.Dispatcher.Run(gctx) }) })
 	}
+	if b.opsLn != nil {
+		g.Go(func() error { return b.runOps(gctx, b.opsLn) })
+	}
+	g.Go(func() error {
+		// Shutdown starts: every probe answers 503 at once.
+		<-gctx.Done()
+		b.Health.Drain()
+		return nil
+	})
 	if b.Deliverer != nil {
 		g.Go(func() error { return b.Deliverer.Run(gctx) })
 	}
@@ -231,6 +270,7 @@ func (b *Broker) newIngress(ctx context.Context) error {
 		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
 		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
 		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard,
+		Health: b.Health, Metrics: b.Metrics, MetricsHandler: b.MetricsHandler,
 	})
 	if err != nil {
 		return err
@@ -266,6 +306,22 @@ func (b *Broker) BaseURL() string {
 	return scheme + "://" + b.Ingress.Addr().String()
 }
 
+// AdminURL is the admin listener's URL ("" without one).
+func (b *Broker) AdminURL() string {
+	addr := b.OpsAddr
+	if b.Ingress != nil {
+		addr = b.Ingress.AdminAddr()
+	}
+	if addr == nil {
+		return ""
+	}
+	scheme := "http"
+	if b.Config.IngressConfig.TLSCert != "" && b.Ingress != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + addr.String()
+}
+
 // Done is closed when the system has stopped.
 func (b *Broker) Done() <-chan struct{} { return b.done }
 
@@ -287,6 +343,12 @@ func (b *Broker) Stop() error {
 }
 
 func (b *Broker) close() {
+	if b.opsLn != nil {
+		_ = b.opsLn.Close()
+	}
+	if b.stopMetrics != nil {
+		_ = b.stopMetrics(context.Background())
+	}
 	if b.NC != nil {
 		_ = b.NC.Drain()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/dispatcher"
@@ -13,6 +14,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/auth"
 	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/metrics"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
@@ -61,6 +63,12 @@ type Config struct {
 	// Delivery tunes webhook delivery (dispatcher role). Its Guard,
 	// logger and tracing are set from the fields above.
 	Delivery delivery.Config
+	// Metrics is where the instruments live and how /metrics serves them;
+	// zero builds a Prometheus exposition with its own registry.
+	Metrics metrics.Exposition
+	// BacklogTTL is how long the backlog gauges' consumer listing is
+	// cached. Default 10s.
+	BacklogTTL time.Duration
 	// Logger and Tracing are shared by every component.
 	Logger  *slog.Logger
 	Tracing telemetry.Tracing

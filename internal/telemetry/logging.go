@@ -20,9 +20,25 @@ func ParseLevel(s string) (slog.Level, error) {
 }
 
 // NewLogger returns a JSON slog logger that adds trace_id and span_id from
-// the record's context when a span is active.
+// the record's context when a span is active, and replaces the value of any
+// attribute named like a secret with "[redacted]" (a second line of
+// defence: components never log secrets, tokens or payloads).
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(traceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+	return slog.New(traceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: redact})})
+}
+
+// secretKeys are attribute names whose values never reach a log.
+var secretKeys = map[string]bool{
+	"secret": true, "client_secret": true, "clientsecret": true, "webhook_secret": true,
+	"password": true, "token": true, "access_token": true, "refresh_token": true,
+	"authorization": true, "cookie": true, "set-cookie": true, "signature": true,
+}
+
+func redact(_ []string, a slog.Attr) slog.Attr {
+	if secretKeys[strings.ToLower(a.Key)] {
+		return slog.String(a.Key, "[redacted]")
+	}
+	return a
 }
 
 type traceHandler struct{ slog.Handler }

@@ -1,0 +1,63 @@
+package ingress
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// countAccepted counts a submit that stored a new job (202, or the
+// Prefer: wait answer of a job it stored), not idempotent replays.
+func (s *Server) countAccepted() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		h := c.Writer.Header()
+		if !strings.HasPrefix(h.Get("Location"), "/v1/jobs/") || h.Get("Idempotent-Replayed") == "true" {
+			return
+		}
+		s.deps.Metrics.Accepted(c.Request.Context(), callerOf(c).client.ID, c.Param("flow"))
+	}
+}
+
+// accessLog logs every request at debug level, and server errors (5xx
+// other than 503 during a drain) at warn, with the client and job IDs when
+// known. Never headers or bodies: they carry tokens and payloads.
+func (s *Server) accessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		st := c.Writer.Status()
+		level := slog.LevelDebug
+		if st >= 500 && !(st == http.StatusServiceUnavailable && s.draining.Load()) {
+			level = slog.LevelWarn
+		}
+		ctx := c.Request.Context()
+		if !s.log.Enabled(ctx, level) {
+			return
+		}
+		attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "status", st, "source", c.ClientIP()}
+		if cl := callerOf(c); cl.client.ID != "" {
+			attrs = append(attrs, "client_id", cl.client.ID)
+		}
+		if f := c.Param("flow"); f != "" {
+			attrs = append(attrs, "flow_id", f)
+		}
+		if id := jobIDOf(c); id != "" {
+			attrs = append(attrs, "job_id", id)
+		}
+		s.log.Log(ctx, level, "http request", attrs...)
+	}
+}
+
+// jobIDOf is the job a request concerns: the :id of /v1/jobs/{id}, or the
+// job a submit created.
+func jobIDOf(c *gin.Context) string {
+	if strings.HasPrefix(c.FullPath(), "/v1/jobs/") {
+		return c.Param("id")
+	}
+	if loc := c.Writer.Header().Get("Location"); strings.HasPrefix(loc, "/v1/jobs/") {
+		return strings.TrimPrefix(loc, "/v1/jobs/")
+	}
+	return ""
+}
