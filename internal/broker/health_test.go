@@ -61,9 +61,9 @@ func TestReadyzWithNATSStopped(t *testing.T) {
 	}
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	testkit.Eventually(t, 10*time.Second, "readyz 503", func() bool {
+	testkit.Eventually(t, 10*time.Second, "readyz 503 naming NATS", func() bool {
 		st, r = probe(t, sys.BaseURL+"/readyz")
-		return st == 503
+		return st == 503 && r.Checks["nats"] != "ok"
 	})
 	if r.Status != "not_ready" || r.Checks["nats"] == "ok" || r.Checks["jetstream"] == "ok" {
 		t.Fatalf("not ready: %+v", r)
