@@ -27,6 +27,12 @@ type Flow struct {
 	URL    string `json:"url"`
 	Status string `json:"status"`
 	Policy Policy `json:"policy"`
+	// AvailableStatus is the status an unavailable flow returns to when
+	// it is deployed again (enabled or disabled); empty otherwise.
+	AvailableStatus string `json:"available_status,omitempty"`
+	// CustomTitle is set once an operator changed the title or
+	// description: discovery no longer overwrites them.
+	CustomTitle bool `json:"custom_title,omitempty"`
 }
 
 // Wildcard reports whether the iFlow address ends in /*, so partners may
@@ -128,6 +134,11 @@ func (f Flow) Validate() error {
 	case FlowEnabled, FlowDisabled, FlowUnavailable:
 	default:
 		errs = append(errs, fmt.Errorf("flow status %q must be enabled, disabled or unavailable", f.Status))
+	}
+	switch f.AvailableStatus {
+	case "", FlowEnabled, FlowDisabled:
+	default:
+		errs = append(errs, fmt.Errorf("flow available_status %q must be enabled or disabled", f.AvailableStatus))
 	}
 	if err := f.Policy.Validate(); err != nil {
 		errs = append(errs, err)

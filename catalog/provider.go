@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
+	"time"
 )
 
 // Provider types.
@@ -24,6 +26,36 @@ type Provider struct {
 	CSRF              bool      `json:"csrf"`
 	DiscoveryInterval Duration  `json:"discovery_interval,omitempty"`
 	AutoEnable        bool      `json:"auto_enable"`
+	// Flows are the declared flows of a "http" provider (a plain HTTPS
+	// backend has no discovery API): each becomes a flow with this ID at
+	// runtime.url + path.
+	Flows []DeclaredFlow `json:"flows,omitempty"`
+}
+
+// DeclaredFlow is a flow of a "http" provider.
+type DeclaredFlow struct {
+	ID          string `json:"id"`
+	Path        string `json:"path"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// DefaultDiscoveryInterval is the discovery period of a provider that sets
+// none.
+const DefaultDiscoveryInterval = 5 * time.Minute
+
+// Interval is the provider's discovery period, defaulted.
+func (p Provider) Interval() time.Duration {
+	if p.DiscoveryInterval <= 0 {
+		return DefaultDiscoveryInterval
+	}
+	return p.DiscoveryInterval.D()
+}
+
+// Discoverable reports whether the provider's flows come from its OData
+// API (a "cpi" provider with an "api" endpoint).
+func (p Provider) Discoverable() bool {
+	return p.Type == ProviderCPI && p.API != nil && p.API.URL != ""
 }
 
 // Endpoint is a base URL with optional OAuth 2.0 client credentials.
@@ -52,10 +84,32 @@ func (p Provider) Validate() error {
 		}
 	}
 	if p.API != nil {
+		if p.API.URL == "" {
+			errs = append(errs, errors.New("provider api.url is required when api is set"))
+		}
 		for name, u := range map[string]string{"api.url": p.API.URL, "api.tokenurl": p.API.TokenURL} {
 			if err := checkProviderURL(name, u); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if p.DiscoveryInterval != 0 && p.DiscoveryInterval.D() < 10*time.Second {
+		errs = append(errs, errors.New("provider discovery_interval must be at least 10s"))
+	}
+	if len(p.Flows) > 0 && p.Type != ProviderHTTP {
+		errs = append(errs, errors.New("provider flows are declared for type http only (cpi flows are discovered)"))
+	}
+	seen := map[string]bool{}
+	for i, f := range p.Flows {
+		if !ValidID(f.ID) {
+			errs = append(errs, fmt.Errorf("provider flows[%d].id %q must match ^[a-z0-9][a-z0-9-]{0,62}$", i, f.ID))
+		}
+		if seen[f.ID] {
+			errs = append(errs, fmt.Errorf("provider flows[%d].id %q is declared twice", i, f.ID))
+		}
+		seen[f.ID] = true
+		if !strings.HasPrefix(f.Path, "/") || strings.ContainsAny(f.Path, "?# ") {
+			errs = append(errs, fmt.Errorf("provider flows[%d].path %q must start with / and have no query", i, f.Path))
 		}
 	}
 	return errors.Join(errs...)

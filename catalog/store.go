@@ -242,3 +242,8 @@ func HashSecret(secret string) (string, error) {
 	}
 	return string(h), nil
 }
+
+// sortByID sorts resources by their ID.
+func sortByID[T any](s []T, id func(T) string) {
+	sort.Slice(s, func(i, j int) bool { return id(s[i]) < id(s[j]) })
+}
