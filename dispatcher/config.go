@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -11,6 +12,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
+
+// Rediscoverer rediscovers a provider's flows (catalog/discovery).
+type Rediscoverer interface {
+	Rediscover(ctx context.Context, providerID string) error
+}
 
 // Config tunes a Dispatcher. Zero values take the documented defaults.
 type Config struct {
@@ -42,6 +48,9 @@ type Config struct {
 	Rand func() float64
 	// Observer receives measurements (CPI calls, terminal runs); default none.
 	Observer Observer
+	// Rediscoverer, when set, is asked to rediscover a flow's provider
+	// when the iFlow answers 404, before the job fails.
+	Rediscoverer Rediscoverer
 	// Logger, TracerProvider and Propagator; defaults discard.
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -47,8 +48,12 @@ func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
 	if cur, ok := iv.byID[p.ID]; ok && equalProvider(cur.prov, p) {
 		return cur.client, nil
 	}
+	rt, err := p.Runtime.Resolved(os.LookupEnv) // ${NAME} secret references
+	if err != nil {
+		return nil, err
+	}
 	c, err := cpiclient.New(cpiclient.Config{
-		TokenURL: p.Runtime.TokenURL, ClientID: p.Runtime.ClientID, ClientSecret: p.Runtime.ClientSecret,
+		TokenURL: rt.TokenURL, ClientID: rt.ClientID, ClientSecret: rt.ClientSecret,
 		CSRF: p.CSRF, HTTPClient: iv.http,
 	})
 	if err != nil {

@@ -236,6 +236,13 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		}
 		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_SUCCEEDED, res, nil)
 	case out == businessError:
+		if resp.StatusCode == 404 && d.cfg.Rediscoverer != nil {
+			// DESIGN 5: the iFlow may be undeployed; let discovery mark it
+			// unavailable (later jobs then wait) before this one fails.
+			if err := d.cfg.Rediscoverer.Rediscover(ctx, a.flow.Provider); err != nil {
+				d.cfg.Logger.Warn("rediscovery after a 404 failed", "provider", a.flow.Provider, "err", err)
+			}
+		}
 		res, err := d.result(ctx, a, resp)
 		if err != nil {
 			return err

@@ -26,6 +26,8 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/audit", s.listAudit)
 	g.GET("/keys", s.listKeys)
 	g.POST("/keys/rotate", s.rotateKey)
+	s.providerRoutes(g)
+	s.flowRoutes(g)
 	g.GET("/dlq", s.listDLQ)
 	g.POST("/dlq/replay", s.replayDLQ)
 }

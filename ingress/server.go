@@ -47,6 +47,9 @@ type Deps struct {
 	// Guard checks webhook URLs, callback prefixes and Callback-URLs at
 	// registration (DESIGN 7.2); nil refuses every private address.
 	Guard *ssrf.Guard
+	// Discovery answers provider Test Connection and Discover; nil answers
+	// those endpoints 503.
+	Discovery Discoverer
 	// Health answers /healthz and /readyz; nil checks JetStream only.
 	Health *health.Checker
 	// Metrics counts accepted jobs; nil counts nothing.

@@ -7,7 +7,9 @@
 // is the persisted (provider, artifact, address) → ID mapping), starts
 // them disabled unless the provider auto-enables, marks flows that are no
 // longer deployed unavailable and brings them back with their old status
-// and policy. It also answers Test Connection.
+// and policy. Flows without an artifact_id (written by hand, e.g. in a
+// --config seed) are not managed by discovery. It also answers Test
+// Connection.
 //
 // One discovery per provider runs at a time across every process: each run
 // holds the KV lease "discovery.<provider>". The outcome of the last run is

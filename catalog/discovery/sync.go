@@ -35,7 +35,9 @@ type Summary struct {
 func (r *Runner) apply(ctx context.Context, p catalog.Provider, eps []endpoint) (Summary, error) {
 	st := r.cfg.Store
 	sum := Summary{Endpoints: len(eps)}
-	current := st.ProviderFlows(p.ID)
+	// Flows without an artifact were declared by hand (a seed, for a
+	// provider without discovery): discovery leaves them alone.
+	current := slices.DeleteFunc(st.ProviderFlows(p.ID), func(f catalog.Flow) bool { return f.ArtifactID == "" })
 	byKey := make(map[string]catalog.Flow, len(current))
 	for _, f := range current {
 		byKey[f.ArtifactID+"\x00"+strings.ToLower(f.Address)] = f

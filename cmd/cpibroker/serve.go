@@ -149,7 +149,7 @@ func runServe(ctx context.Context, args []string, r role) error {
 	}
 	log.Info("cpibroker started", "role", name, "listen", b.BaseURL(), "admin", b.AdminURL(), "data_dir", f.dataDir)
 	if f.demo {
-		creds, err := demo.Setup(ctx, b.Catalog, sim, simCfg, b.BaseURL(), f.dataDir)
+		creds, err := demo.Setup(ctx, b.Catalog, b.Discovery, sim, simCfg, b.BaseURL(), f.dataDir)
 		if err != nil {
 			_ = b.Stop()
 			return fmt.Errorf("demo setup: %w", err)

@@ -18,6 +18,11 @@ const (
 	ActionKeyRotated            = "key.rotated"
 	ActionSeedApplied           = "seed.applied"
 	ActionDLQReplayed           = "dlq.replayed"
+	ActionProviderCreated       = "provider.created"
+	ActionProviderUpdated       = "provider.updated"
+	ActionProviderDeleted       = "provider.deleted"
+	ActionProviderDiscovered    = "provider.discovered"
+	ActionFlowUpdated           = "flow.updated"
 	subjectPrefix               = "cpib.audit."
 	outcomeSuccess, outcomeFail = "success", "failure"
 )

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/catalog/discovery"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/dispatcher/delivery"
 	"github.com/cpibroker/cpibroker/ingress"
@@ -38,6 +39,7 @@ type Broker struct {
 	Ingress    *ingress.Server        // nil when the role is off
 	Dispatcher *dispatcher.Dispatcher // nil when the role is off
 	Deliverer  *delivery.Deliverer    // nil when the dispatcher role is off
+	Discovery  *discovery.Runner      // runs periodically where the dispatcher role runs
 	Guard      *ssrf.Guard            // the SSRF policy of callbacks
 	Audit      *audit.Log
 	Keys       *keyring.Ring // nil when the ingress role is off
@@ -89,6 +91,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.Catalog = catalog.NewStore(b.Resources.Catalog, b.Resources.Clients, cfg.Logger)
+	if err := b.newDiscovery(); err != nil {
+		return nil, err
+	}
 	if b.Jobs, err = jobs.NewStore(b.Resources, cfg.Jobs); err != nil {
 		return nil, err
 	}
@@ -108,6 +113,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		dc := cfg.DispatcherConfig
 		dc.Logger, dc.TracerProvider, dc.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
 		dc.Observer = b.Metrics
+		dc.Rediscoverer = b.Discovery
 		if b.Dispatcher, err = dispatcher.New(dc, b.NC, b.Resources, b.Jobs, b.Catalog); err != nil {
 			return nil, err
 		}
@@ -150,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if b.Dispatcher != nil {
 		g.Go(func() error { return b.dispatching.run(func() error { return b.Dispatcher.Run(gctx) }) })
+		g.Go(func() error { return b.Discovery.Run(gctx) })
 	}
 	if b.opsLn != nil {
 		g.Go(func() error { return b.runOps(gctx, b.opsLn) })
@@ -269,7 +276,7 @@ func (b *Broker) newIngress(ctx context.Context) error {
 	srv, err := ingress.New(ic, ingress.Deps{
 		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
 		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
-		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard,
+		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard, Discovery: b.Discovery,
 		Health: b.Health, Metrics: b.Metrics, MetricsHandler: b.MetricsHandler,
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/catalog/discovery"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/dispatcher/delivery"
 	"github.com/cpibroker/cpibroker/ingress"
@@ -69,6 +70,9 @@ type Config struct {
 	// BacklogTTL is how long the backlog gauges' consumer listing is
 	// cached. Default 10s.
 	BacklogTTL time.Duration
+	// Discovery tunes provider discovery (Tick, MinRediscover, backoff);
+	// the broker fills in the catalog, buckets, leases and logger.
+	Discovery discovery.Config
 	// Logger and Tracing are shared by every component.
 	Logger  *slog.Logger
 	Tracing telemetry.Tracing

@@ -253,9 +253,12 @@ func (f IFlow) withDefaults() IFlow {
 // /demo/flaky, failing half of the calls with 503.
 func DemoIFlows() []IFlow {
 	return []IFlow{
-		{ID: "Echo", Name: "Echo", Address: "/demo/echo", CSRF: true},
-		{ID: "Slow", Name: "Slow", Address: "/demo/slow", CSRF: true, Faults: Faults{Latency: 500 * time.Millisecond}},
-		{ID: "Flaky", Name: "Flaky", Address: "/demo/flaky", CSRF: true, Faults: Faults{ErrorRate: 0.5, ErrorStatus: http.StatusServiceUnavailable}},
+		{ID: "Echo", Name: "Echo", Address: "/demo/echo", CSRF: true,
+			Description: "Returns the request body and content type."},
+		{ID: "Slow", Name: "Slow", Address: "/demo/slow", CSRF: true, Faults: Faults{Latency: 500 * time.Millisecond},
+			Description: "Waits 500 ms, then returns the request body and content type."},
+		{ID: "Flaky", Name: "Flaky", Address: "/demo/flaky", CSRF: true, Faults: Faults{ErrorRate: 0.5, ErrorStatus: http.StatusServiceUnavailable},
+			Description: "Answers 503 about half the time, else returns the request body and content type."},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/catalog/discovery"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 )
 
@@ -37,11 +38,17 @@ func Sim(log *slog.Logger) (*cpisim.Sim, cpisim.Config, error) {
 	return sim, cfg, nil
 }
 
-// Setup registers the simulator as provider "demo" with its flows enabled
-// and granted to the demo partner, makes sure the demo clients exist, and
-// writes dataDir/demo-credentials.json. Live state is kept on restart:
+// Discoverer discovers a provider's flows (catalog/discovery.Runner).
+type Discoverer interface {
+	Discover(ctx context.Context, provider string) (discovery.Result, error)
+}
+
+// Setup registers the simulator as provider "demo" (auto-enabling, with
+// both service keys), discovers its flows through the simulator's OData
+// API, grants them to the demo partner, makes sure the demo clients exist,
+// and writes dataDir/demo-credentials.json. Live state is kept on restart:
 // flows keep their status and policy, clients their secrets.
-func Setup(ctx context.Context, cat *catalog.Store, sim *cpisim.Sim, rt cpisim.Config, baseURL, dataDir string) (Credentials, error) {
+func Setup(ctx context.Context, cat *catalog.Store, disc Discoverer, sim *cpisim.Sim, rt cpisim.Config, baseURL, dataDir string) (Credentials, error) {
 	path := filepath.Join(dataDir, "demo-credentials.json")
 	creds, fresh, err := loadOrNewCredentials(path)
 	if err != nil {
@@ -58,22 +65,25 @@ func Setup(ctx context.Context, cat *catalog.Store, sim *cpisim.Sim, rt cpisim.C
 	if err := cat.PutProvider(ctx, prov, false); err != nil {
 		return Credentials{}, err
 	}
+	_, flakyExisted := cat.Flow("demo-flaky")
+	res, err := disc.Discover(ctx, ProviderID)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("demo: discovering the simulated tenant: %w", err)
+	}
 	var grants []string
 	for _, f := range cpisim.DemoIFlows() {
-		id := "demo-" + strings.ToLower(f.ID)
-		grants = append(grants, id)
-		flow, ok := cat.Flow(id)
-		if !ok {
-			flow = catalog.Flow{ID: id, Provider: ProviderID, Status: catalog.FlowEnabled, Policy: catalog.DefaultPolicy()}
-			if id == "demo-flaky" {
-				// Enough attempts that a 50% flaky iFlow usually succeeds.
-				flow.Policy.MaxAttempts = 5
-			}
+		id := "demo-" + strings.ToLower(f.ID) // the flow ID discovery gives artifact f.ID
+		if _, ok := cat.Flow(id); !ok {
+			return Credentials{}, fmt.Errorf("demo: flow %s not discovered (%+v)", id, res)
 		}
-		flow.ArtifactID, flow.Address, flow.Title = f.ID, f.Address, f.Name
-		flow.Protocol, flow.URL = "REST", sim.EndpointURL(f.ID)
-		flow.Description = "Demo iFlow " + f.ID + " on the simulated tenant"
-		if err := cat.PutFlow(ctx, flow, false); err != nil {
+		grants = append(grants, id)
+	}
+	if !flakyExisted {
+		// Enough attempts that a 50% flaky iFlow usually succeeds.
+		if _, err := cat.UpdateFlow(ctx, "demo-flaky", func(f *catalog.Flow) error {
+			f.Policy.MaxAttempts = 5
+			return nil
+		}); err != nil {
 			return Credentials{}, err
 		}
 	}

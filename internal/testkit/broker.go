@@ -96,7 +96,7 @@ func Start(t testing.TB, o Options) *System {
 			t.Errorf("broker stopped with: %v", err)
 		}
 	})
-	creds, err := demo.Setup(ctx, b.Catalog, sim, simCfg, b.BaseURL(), o.DataDir)
+	creds, err := demo.Setup(ctx, b.Catalog, b.Discovery, sim, simCfg, b.BaseURL(), o.DataDir)
 	if err != nil {
 		t.Fatalf("demo setup: %v", err)
 	}
