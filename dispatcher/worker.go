@@ -83,10 +83,12 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller) {
 		span.SetStatus(codes.Error, err.Error())
 		if ctx.Err() != nil {
 			// Shutdown grace over: hand the job back for another
-			// dispatcher to take at once.
+			// dispatcher. Delayed by one long-poll: this process's own pull
+			// requests are still open at the server until then and would
+			// swallow an immediate redelivery until AckWait.
 			span.AddEvent("released at shutdown")
 			log.InfoContext(ctx, "dispatcher: job released at shutdown; another dispatcher takes it", jobAttrs(job)...)
-			_ = m.Nak()
+			_ = m.NakWithDelay(d.cfg.IdleWait)
 			return
 		}
 		log.WarnContext(ctx, "dispatcher: job not finished; JetStream will redeliver it", append(jobAttrs(job), "err", err)...)

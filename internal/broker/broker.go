@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
@@ -357,7 +358,20 @@ func (b *Broker) close() {
 		_ = b.stopMetrics(context.Background())
 	}
 	if b.NC != nil {
-		_ = b.NC.Drain()
+		// Flush first: acknowledgements and hand-backs (NAKs) of the last
+		// jobs must reach the server before it (embedded) or we go away,
+		// or JetStream would hold those jobs until AckWait.
+		_ = b.NC.FlushTimeout(2 * time.Second)
+		closed := make(chan struct{})
+		b.NC.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if b.NC.Drain() == nil {
+			// Wait for the drain: it also withdraws this process's open
+			// pull requests, so released jobs go to other dispatchers.
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+			}
+		}
 	}
 	if b.Server != nil {
 		b.Server.Shutdown()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
 // envNATSDir makes the test binary run only a JetStream server: the
@@ -23,7 +24,9 @@ func TestMain(m *testing.M) {
 		serveNATS(dir)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testkit.RemoveBinary()
+	os.Exit(code)
 }
 
 // serveNATS runs a JetStream server on a loopback port, prints its URL
