@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -93,7 +94,6 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 		return nil, err
 	}
 	r := &Resources{JS: js, Layout: l}
-	var err error
 	streams := []struct {
 		dst *jetstream.Stream
 		cfg jetstream.StreamConfig
@@ -130,8 +130,11 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 		}},
 	}
 	for _, s := range streams {
-		if *s.dst, err = js.CreateOrUpdateStream(ctx, s.cfg); err != nil {
-			return nil, fmt.Errorf("natsx: stream %s: %w", s.cfg.Name, err)
+		if err := settle(ctx, func(ctx context.Context) (err error) {
+			*s.dst, err = js.CreateOrUpdateStream(ctx, s.cfg)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("natsx: stream %s: %w", s.cfg.Name, explain(err, l.Replicas))
 		}
 	}
 	buckets := []struct {
@@ -149,14 +152,78 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 	for _, b := range buckets {
 		b.cfg.Storage = jetstream.FileStorage
 		b.cfg.Replicas = l.Replicas
-		if *b.dst, err = js.CreateOrUpdateKeyValue(ctx, b.cfg); err != nil {
-			return nil, fmt.Errorf("natsx: bucket %s: %w", b.cfg.Bucket, err)
+		if err := settle(ctx, func(ctx context.Context) (err error) {
+			*b.dst, err = js.CreateOrUpdateKeyValue(ctx, b.cfg)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("natsx: bucket %s: %w", b.cfg.Bucket, explain(err, l.Replicas))
 		}
 	}
-	if r.Payloads, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: ObjectPayloads, TTL: l.Retention, Storage: jetstream.FileStorage, Replicas: l.Replicas,
+	if err := settle(ctx, func(ctx context.Context) (err error) {
+		r.Payloads, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: ObjectPayloads, TTL: l.Retention, Storage: jetstream.FileStorage, Replicas: l.Replicas,
+		})
+		return err
 	}); err != nil {
-		return nil, fmt.Errorf("natsx: object store %s: %w", ObjectPayloads, err)
+		return nil, fmt.Errorf("natsx: object store %s: %w", ObjectPayloads, explain(err, l.Replicas))
 	}
 	return r, nil
+}
+
+// settleTimeout bounds how long Ensure waits out a cluster that is still
+// forming or electing (no meta leader, a peer not yet seen online).
+const settleTimeout = 30 * time.Second
+
+// settle runs op until it succeeds, fails for a reason other than a
+// transient cluster state, or settleTimeout passes.
+func settle(ctx context.Context, op func(context.Context) error) error {
+	end := time.Now().Add(settleTimeout)
+	for {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := op(octx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(end) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// JetStream error codes of a cluster that is not ready yet.
+const (
+	errCodeNoPeers       jetstream.ErrorCode = 10005 // no suitable peers for placement
+	errCodeClusterNotAvl jetstream.ErrorCode = 10008 // JetStream system temporarily unavailable
+	// errCodeReplicasNotSupported: replicas > 1 on a server that is not
+	// clustered.
+	errCodeReplicasNotSupported jetstream.ErrorCode = 10074
+)
+
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == errCodeNoPeers || apiErr.ErrorCode == errCodeClusterNotAvl
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout)
+}
+
+// explain adds what to do to the errors an operator meets when --replicas
+// does not fit the servers.
+func explain(err error, replicas int) error {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	switch apiErr.ErrorCode {
+	case errCodeNoPeers:
+		return fmt.Errorf("%w (--replicas %d needs that many JetStream servers up in the cluster)", err, replicas)
+	case jetstream.JSErrCodeBadRequest, errCodeReplicasNotSupported:
+		if replicas > 1 {
+			return fmt.Errorf("%w (--replicas %d needs a clustered JetStream; a single server takes --replicas 1)", err, replicas)
+		}
+	}
+	return err
 }
