@@ -25,6 +25,11 @@ type Config struct {
 	// counts as "in flight" (409) before a retry takes the request over and
 	// republishes it. Default 10s.
 	InFlightWindow time.Duration
+	// StoreTimeout bounds how long Submit waits for JetStream to
+	// acknowledge a job. Without quorum (a cluster that lost a majority) no
+	// acknowledgement comes; the partner gets 503 unavailable after this
+	// long instead of a hanging request. Default 10s.
+	StoreTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -38,6 +43,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.InFlightWindow == 0 {
 		c.InFlightWindow = 10 * time.Second
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = 10 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -120,8 +120,10 @@ func PayloadObject(id string) string { return id + "/request" }
 func ResultObject(id string, run uint32) string { return fmt.Sprintf("%s/result.%d", id, run) }
 
 // publish writes the job message and its record concurrently and waits for
-// both acknowledgements.
+// both acknowledgements, at most StoreTimeout.
 func (s *Store) publish(ctx context.Context, job *cpibv1.Job, rec *cpibv1.JobRecord, trace nats.Header) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
 	jb, err := proto.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("jobs: encode job: %w", err)
