@@ -132,6 +132,9 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 		a.rec, a.rev = rec, rev
 		break
 	}
+	if early(a) {
+		return a.msg.NakWithDelay(time.Second)
+	}
 	if !d.current(a) {
 		if endedBy(a) {
 			if err := d.publishEvent(ctx, a); err != nil {
@@ -188,6 +191,20 @@ func (d *Dispatcher) current(a *attempt) bool {
 		return r.GetDispatchSeq() == a.seq
 	}
 	return r.GetAttempts() == a.job.GetAttempts()
+}
+
+// early reports a scheduled retry that fired before the dispatcher that
+// scheduled it moved the record from running to queued (a backoff shorter
+// than that KV write under load). It is the next attempt's message, not a
+// stale copy, so it waits for the record instead of being dropped: dropped,
+// the job would stay queued with no message left to run it. A copy left by
+// a dispatcher that died before that write stops waiting once the resumed
+// attempt moves the record on.
+func early(a *attempt) bool {
+	r := a.rec
+	return r.GetStatus() == cpibv1.JobStatus_JOB_STATUS_RUNNING && r.GetRun() == a.job.GetRun() &&
+		r.GetAttempts() == a.job.GetAttempts() && r.GetDispatchSeq() != a.seq &&
+		a.msg.Subject() == natsx.RetrySubject(a.job.GetClient(), a.job.GetFlow())
 }
 
 // invoke calls the iFlow and records the outcome.
