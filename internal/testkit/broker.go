@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,17 @@ type Options struct {
 	// Sim reuses a simulator; default a new one with the demo iFlows.
 	Sim    *cpisim.Sim
 	SimCfg cpisim.Config
+	// NATSURLs runs the broker against an external NATS (a Cluster's
+	// URLs) instead of an embedded server, with Replicas (default 1).
+	NATSURLs string
+	Replicas int
+	// NoIngress and NoDispatcher leave a role out, as the `cpibroker
+	// dispatcher` and `cpibroker ingress` commands do.
+	NoIngress, NoDispatcher bool
+	// Join, set to a System on the same NATS, shares its simulator and demo
+	// credentials: the demo catalog is already there, so it is not set up
+	// again.
+	Join *System
 }
 
 // System is a running broker with the demo provider, flows and clients.
@@ -31,12 +43,24 @@ type System struct {
 	T       testing.TB
 	Broker  *broker.Broker
 	Sim     *cpisim.Sim
+	SimCfg  cpisim.Config
 	Creds   demo.Credentials
 	DataDir string
 	BaseURL string
 	// Resolver answers every DNS lookup of the SSRF guard (webhook and
 	// callback hosts); tests add names to it.
 	Resolver *Resolver
+
+	killed atomic.Bool
+}
+
+// Kill stops the broker the way JetStream sees a killed process: its NATS
+// connection is cut first, with its jobs in flight, so nothing it pulled
+// is acknowledged, released or recorded afterwards; then it stops.
+func (s *System) Kill() {
+	s.killed.Store(true)
+	s.Broker.NC.Close()
+	_ = s.Broker.Stop()
 }
 
 // Logger returns a logger that writes to the test log only on -v with
@@ -57,6 +81,9 @@ func Start(t testing.TB, o Options) *System {
 		o.DataDir = t.TempDir()
 	}
 	log := Logger(t)
+	if o.Join != nil {
+		o.Sim, o.SimCfg = o.Join.Sim, o.Join.SimCfg
+	}
 	sim, simCfg := o.Sim, o.SimCfg
 	if sim == nil {
 		var err error
@@ -67,9 +94,10 @@ func Start(t testing.TB, o Options) *System {
 		t.Cleanup(func() { _ = sim.Close() })
 	}
 	cfg := broker.Config{
-		DataDir: o.DataDir, Ingress: true, Dispatcher: true, Logger: log,
-		Layout: natsx.Layout{AckWait: 5 * time.Second},
+		DataDir: o.DataDir, Ingress: !o.NoIngress, Dispatcher: !o.NoDispatcher, Logger: log,
+		Layout: natsx.Layout{AckWait: 5 * time.Second, Replicas: o.Replicas},
 	}
+	cfg.NATS.URLs = o.NATSURLs
 	cfg.IngressConfig.Listen = "127.0.0.1:0"
 	cfg.IngressConfig.PublicURL = "http://127.0.0.1"
 	cfg.DispatcherConfig.ReconcileInterval = 200 * time.Millisecond
@@ -90,17 +118,22 @@ func Start(t testing.TB, o Options) *System {
 		cancel()
 		t.Fatalf("broker: %v", err)
 	}
+	s := &System{T: t, Broker: b, Sim: sim, SimCfg: simCfg, DataDir: o.DataDir, BaseURL: b.BaseURL(), Resolver: resolver}
 	t.Cleanup(func() {
 		cancel()
-		if err := b.Wait(); err != nil {
+		if err := b.Wait(); err != nil && !s.killed.Load() {
 			t.Errorf("broker stopped with: %v", err)
 		}
 	})
-	creds, err := demo.Setup(ctx, b.Catalog, b.Discovery, sim, simCfg, b.BaseURL(), o.DataDir)
-	if err != nil {
+	if o.Join != nil {
+		s.Creds = o.Join.Creds
+		s.Creds.BaseURL = s.BaseURL
+		return s
+	}
+	if s.Creds, err = demo.Setup(ctx, b.Catalog, b.Discovery, sim, simCfg, b.BaseURL(), o.DataDir); err != nil {
 		t.Fatalf("demo setup: %v", err)
 	}
-	return &System{T: t, Broker: b, Sim: sim, Creds: creds, DataDir: o.DataDir, BaseURL: b.BaseURL(), Resolver: resolver}
+	return s
 }
 
 // AddFlow deploys an iFlow on the simulator, publishes it as flow
