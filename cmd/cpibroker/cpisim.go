@@ -12,19 +12,41 @@ import (
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 )
 
+// cpisimOptions are the flags of `cpibroker cpisim`.
+type cpisimOptions struct {
+	listen    string
+	rtID      string
+	rtSecret  string
+	apiID     string
+	apiSecret string
+	demo      bool
+	seed      int64
+	generated int
+	pageSize  int
+	publicURL string
+}
+
+// cpisimFlags is the flag set of `cpibroker cpisim`.
+func cpisimFlags() (*flag.FlagSet, *cpisimOptions) {
+	fs := flag.NewFlagSet("cpisim", flag.ContinueOnError)
+	o := &cpisimOptions{}
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address to listen on (the /sim/v1 admin API answers loopback callers only)")
+	fs.StringVar(&o.rtID, "runtime-client-id", cpisim.DefaultRuntimeClientID, "client ID of the integration-flow plan service key")
+	fs.StringVar(&o.rtSecret, "runtime-client-secret", cpisim.DefaultRuntimeClientSecret, "client secret of the integration-flow plan service key")
+	fs.StringVar(&o.apiID, "api-client-id", cpisim.DefaultAPIClientID, "client ID of the api plan service key")
+	fs.StringVar(&o.apiSecret, "api-client-secret", cpisim.DefaultAPIClientSecret, "client secret of the api plan service key")
+	fs.BoolVar(&o.demo, "demo-flows", true, "deploy the demo iFlows Echo, Slow and Flaky")
+	fs.Int64Var(&o.seed, "seed", 0, "seed of the injected error decisions (0: time-based)")
+	fs.IntVar(&o.generated, "iflows", 0, "also deploy this many generated iFlows (Gen_00001 at /gen/00001, …), for discovery of large tenants")
+	fs.IntVar(&o.pageSize, "odata-page-size", cpisim.DefaultODataPageSize, "most entities per OData API answer before a __next link")
+	fs.StringVar(&o.publicURL, "public-url", "", "base URL the tenant announces in its OData API (default http://<listen address>); set it when callers reach the simulator by another name, as in a container network")
+	return fs, o
+}
+
 // runCPISim runs "cpibroker cpisim": the CPI tenant simulator alone on its
 // own port, until ctx is done.
 func runCPISim(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("cpisim", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:8081", "address to listen on (the /sim/v1 admin API answers loopback callers only)")
-	rtID := fs.String("runtime-client-id", cpisim.DefaultRuntimeClientID, "client ID of the integration-flow plan service key")
-	rtSecret := fs.String("runtime-client-secret", cpisim.DefaultRuntimeClientSecret, "client secret of the integration-flow plan service key")
-	apiID := fs.String("api-client-id", cpisim.DefaultAPIClientID, "client ID of the api plan service key")
-	apiSecret := fs.String("api-client-secret", cpisim.DefaultAPIClientSecret, "client secret of the api plan service key")
-	demo := fs.Bool("demo-flows", true, "deploy the demo iFlows Echo, Slow and Flaky")
-	seed := fs.Int64("seed", 0, "seed of the injected error decisions (0: time-based)")
-	generated := fs.Int("iflows", 0, "also deploy this many generated iFlows (Gen_00001 at /gen/00001, …), for discovery of large tenants")
-	pageSize := fs.Int("odata-page-size", cpisim.DefaultODataPageSize, "most entities per OData API answer before a __next link")
+	fs, o := cpisimFlags()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,31 +55,31 @@ func runCPISim(ctx context.Context, args []string) error {
 	}
 
 	sim, err := cpisim.New(cpisim.Config{
-		RuntimeClientID: *rtID, RuntimeClientSecret: *rtSecret,
-		APIClientID: *apiID, APIClientSecret: *apiSecret,
-		Seed: *seed, ODataPageSize: *pageSize,
+		RuntimeClientID: o.rtID, RuntimeClientSecret: o.rtSecret,
+		APIClientID: o.apiID, APIClientSecret: o.apiSecret,
+		Seed: o.seed, ODataPageSize: o.pageSize, PublicURL: o.publicURL,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
 		return fmt.Errorf("cpisim: %w", err)
 	}
-	if *demo {
+	if o.demo {
 		for _, f := range cpisim.DemoIFlows() {
 			if err := sim.Deploy(f); err != nil {
 				return fmt.Errorf("cpisim: %w", err)
 			}
 		}
 	}
-	for _, f := range cpisim.GeneratedIFlows(*generated) {
+	for _, f := range cpisim.GeneratedIFlows(o.generated) {
 		if err := sim.Deploy(f); err != nil {
 			return fmt.Errorf("cpisim: %w", err)
 		}
 	}
-	base, err := sim.Start(*listen)
+	base, err := sim.Start(o.listen)
 	if err != nil {
 		return fmt.Errorf("cpisim: %w", err)
 	}
-	printCPISim(os.Stdout, sim, base, *rtID, *rtSecret, *apiID, *apiSecret)
+	printCPISim(os.Stdout, sim, base, o.rtID, o.rtSecret, o.apiID, o.apiSecret)
 
 	<-ctx.Done()
 	if err := sim.Close(); err != nil {

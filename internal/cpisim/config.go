@@ -86,6 +86,11 @@ type Config struct {
 	// are paged with "__next" links. Default 1000, the tenant's server-side
 	// maximum (cpi.md 2.1).
 	ODataPageSize int
+	// PublicURL is the base URL the tenant announces (entry points in the
+	// OData API, URL()) when callers reach it by another name than its
+	// listen address, as in a container network. Default
+	// http://<listen address>.
+	PublicURL string
 
 	// ODataISODates writes OData dates as "2021-02-18T11:57:02.885" (the
 	// form SAP's own Go mocks use) instead of the spec's "/Date(ms)/".

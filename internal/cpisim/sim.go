@@ -305,6 +305,9 @@ func (s *Sim) Start(addr string) (string, error) {
 	}
 	s.served = make(chan struct{})
 	s.url = "http://" + ln.Addr().String()
+	if s.cfg.PublicURL != "" {
+		s.url = strings.TrimRight(s.cfg.PublicURL, "/")
+	}
 	go func(srv *http.Server, done chan struct{}) {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
