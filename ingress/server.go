@@ -158,6 +158,7 @@ func (s *Server) routes() error {
 	}
 	v1 := e.Group("/v1", s.authenticate(), s.endWaitsOnDrain())
 	v1.GET("/flows", s.listFlows)
+	v1.GET("/openapi.json", s.openAPI)
 	v1.POST("/flows/:flow/jobs", s.countAccepted(), s.submit)
 	v1.GET("/jobs/:id", s.getJob)
 	v1.DELETE("/jobs/:id", s.cancelJob)
