@@ -53,11 +53,11 @@ func (s *Server) providerResource(c *gin.Context, p catalog.Provider, withDiscov
 }
 
 // createProvider is POST /admin/v1/providers: 201 with the provider
-// (secrets "***"). Flows appear with the first discovery, which every
+// (secrets "***"); "csrf" defaults to true. Flows appear with the first discovery, which every
 // process with the dispatcher role starts within moments (or POST
 // …/discover).
 func (s *Server) createProvider(c *gin.Context) {
-	var p catalog.Provider
+	p := catalog.Provider{CSRF: true} // CPI's default for HTTPS senders
 	if perr := readJSON(c, &p, false); perr != nil {
 		writeProblem(c, perr)
 		return

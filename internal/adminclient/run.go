@@ -25,6 +25,18 @@ Usage:
   cpibroker admin clients delete ID
   cpibroker admin clients rotate-secret ID [--overlap 24h]
   cpibroker admin clients rotate-webhook-secret ID [--overlap 24h]
+  cpibroker admin providers create --id ID [--type cpi|http] [--title T] [--runtime-key KEY|@FILE]
+                                 [--api-key KEY|@FILE] [--runtime-secret-env NAME] [--api-secret-env NAME]
+                                 [--runtime-url URL] [--csrf=BOOL] [--auto-enable] [--discovery-interval 5m]
+                                 [--json BODY|@FILE]
+                                 (KEY: an SAP service key as downloaded, {"oauth":{…}} or flat)
+  cpibroker admin providers list [--limit N] [--cursor C]
+  cpibroker admin providers get|delete|test|discover ID
+  cpibroker admin providers patch ID [the create flags but --id/--type]
+  cpibroker admin flows list [--provider P] [--status enabled|disabled|unavailable] [--limit N] [--cursor C]
+  cpibroker admin flows get ID
+  cpibroker admin flows enable|disable ID
+  cpibroker admin flows patch ID [--status S] [--title T] [--description D] [--policy JSON|@FILE]
   cpibroker admin keys list|rotate
   cpibroker admin audit [--actor ID] [--action A] [--since T] [--until T] [--limit N] [--cursor C]
   cpibroker admin dlq list [--client ID] [--flow ID] [--kind job|callback] [--code C] [--since T] [--until T]
@@ -173,20 +185,37 @@ var commands = map[string]func(fs *flag.FlagSet) request{
 	"audit ":                        listAudit,
 	"dlq list":                      listDLQ,
 	"dlq replay":                    replayDLQ,
+	"providers create":              createProvider,
+	"providers list":                listAt("providers"),
+	"providers get":                 byIDAt("providers", "GET", ""),
+	"providers patch":               patchProvider,
+	"providers delete":              byIDAt("providers", "DELETE", ""),
+	"providers test":                byIDAt("providers", "POST", "/test"),
+	"providers discover":            byIDAt("providers", "POST", "/discover"),
+	"flows list":                    listAt("flows", "provider", "status"),
+	"flows get":                     byIDAt("flows", "GET", ""),
+	"flows patch":                   patchFlow,
+	"flows enable":                  setFlowStatus("enabled"),
+	"flows disable":                 setFlowStatus("disabled"),
 }
 
 func oneID(pos []string) (string, error) {
 	if len(pos) != 1 {
-		return "", errors.New("exactly one client ID is expected")
+		return "", errors.New("exactly one ID is expected")
 	}
 	return url.PathEscape(pos[0]), nil
 }
 
 func byID(method, suffix string) func(*flag.FlagSet) request {
+	return byIDAt("clients", method, suffix)
+}
+
+// byIDAt is a command on /admin/v1/<resource>/<id><suffix> without a body.
+func byIDAt(resource, method, suffix string) func(*flag.FlagSet) request {
 	return func(*flag.FlagSet) request {
 		return func(pos []string) (string, string, []byte, error) {
 			id, err := oneID(pos)
-			return method, "/admin/v1/clients/" + id + suffix, nil, err
+			return method, "/admin/v1/" + resource + "/" + id + suffix, nil, err
 		}
 	}
 }
