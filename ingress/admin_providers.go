@@ -246,6 +246,15 @@ func (s *Server) deleteProvider(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// hasDiscovery answers 503 when this process has no discovery runner.
+func (s *Server) hasDiscovery(c *gin.Context) bool {
+	if s.deps.Discovery == nil {
+		writeProblem(c, problem(http.StatusServiceUnavailable, "unavailable", "discovery is not running in this process"))
+		return false
+	}
+	return true
+}
+
 // testProvider is POST /admin/v1/providers/{id}/test: Test Connection. It
 // answers 200 with a report (ok false and the failed step in plain words
 // when something is wrong): the broker worked, the provider did not.
@@ -254,8 +263,7 @@ func (s *Server) testProvider(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if s.deps.Discovery == nil {
-		writeProblem(c, problem(http.StatusServiceUnavailable, "unavailable", "discovery is not running in this process"))
+	if !s.hasDiscovery(c) {
 		return
 	}
 	writeJSON(c.Writer, http.StatusOK, s.deps.Discovery.Test(c, p))
@@ -270,8 +278,7 @@ func (s *Server) discoverProvider(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if s.deps.Discovery == nil {
-		writeProblem(c, problem(http.StatusServiceUnavailable, "unavailable", "discovery is not running in this process"))
+	if !s.hasDiscovery(c) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c, discoverTimeout)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -54,15 +53,9 @@ func list(s string) []string {
 func (f *clientFields) body() ([]byte, error) {
 	m := map[string]any{}
 	if f.raw != "" {
-		raw := []byte(f.raw)
-		if name, ok := strings.CutPrefix(f.raw, "@"); ok {
-			var err error
-			if raw, err = os.ReadFile(name); err != nil {
-				return nil, fmt.Errorf("--json: %w", err)
-			}
-		}
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("--json: %w", err)
+		var err error
+		if m, err = readJSONArg("json", f.raw); err != nil {
+			return nil, err
 		}
 	}
 	f.fs.Visit(func(fl *flag.Flag) {
