@@ -78,8 +78,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g.Go(func() error { return d.reconcileLoop(gctx, adv) })
 	err = g.Wait()
 	d.mu.Lock()
+	pulls := make([]chan struct{}, 0, len(d.pullers))
 	for _, p := range d.pullers {
 		p.stop()
+		pulls = append(pulls, p.done)
 	}
 	d.mu.Unlock()
 	d.workMu.Lock()
@@ -99,6 +101,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-time.After(5 * time.Second):
 		}
 	}
+	d.awaitPulls(pulls)
 	// Connections dialed but never used count as active for net/http and
 	// would hold up a backend's shutdown.
 	d.invokers.http.CloseIdleConnections()

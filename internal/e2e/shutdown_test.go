@@ -62,7 +62,10 @@ type outcome struct {
 // that got a 202 ends succeeded: nothing accepted is lost.
 func TestSIGTERMMidLoadLosesNothing(t *testing.T) {
 	dir := t.TempDir()
-	p, creds, sim := demoProc(t, dir, "--drain-delay", "1s", "--shutdown-grace", "1s")
+	// The embedded JetStream server stops with the process: a job that was
+	// on its way to this process when it stopped (delivered, not yet
+	// handled) is redelivered after --ack-wait, kept short here.
+	p, creds, sim := demoProc(t, dir, "--drain-delay", "1s", "--shutdown-grace", "1s", "--ack-wait", "5s")
 	// Some iFlow calls outlast the grace period: those jobs are released.
 	req, _ := http.NewRequest(http.MethodPut, sim+"/sim/v1/iflows/Slow/faults", strings.NewReader(`{"latency":"4s"}`))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
@@ -137,6 +140,22 @@ func TestSIGTERMMidLoadLosesNothing(t *testing.T) {
 		})
 	}
 	<-enough
+	// SIGTERM once a demo-slow job is at CPI: it cannot finish in the grace
+	// period and must be handed back.
+	watch := &testkit.Partner{T: t, BaseURL: p.BaseURL, HTTP: client, Token: token}
+	testkit.Eventually(t, 20*time.Second, "a demo-slow job running", func() bool {
+		mu.Lock()
+		ids := append([]string(nil), out.accepted...)
+		mu.Unlock()
+		for _, id := range ids {
+			var j testkit.Job
+			watch.Do(http.MethodGet, "/v1/jobs/"+id, nil, nil).JSON(t, &j)
+			if j.Flow == "demo-slow" && j.Status == "running" {
+				return true
+			}
+		}
+		return false
+	})
 	stopping.Store(true)
 	p.Signal(syscall.SIGTERM)
 	if code := p.Wait(30 * time.Second); code != 0 {
@@ -156,14 +175,17 @@ func TestSIGTERMMidLoadLosesNothing(t *testing.T) {
 	}
 
 	// Restart on the same data dir: every accepted job ends succeeded.
-	again, creds2, _ := demoProc(t, dir)
+	again, creds2, _ := demoProc(t, dir, "--ack-wait", "5s")
 	partner := &testkit.Partner{T: t, BaseURL: again.BaseURL, HTTP: client,
 		Token: testkit.Token(t, again.BaseURL, creds2.Partner.ClientID, creds2.Partner.ClientSecret, "")}
+	t0 := time.Now()
 	for _, id := range out.accepted {
-		if j := partner.WaitJob(id, 30*time.Second); j.Status != "succeeded" {
+		j := partner.WaitJob(id, 30*time.Second)
+		if j.Status != "succeeded" {
 			t.Fatalf("job %s after the restart: %+v", id, j)
 		}
 	}
+	t.Logf("every accepted job succeeded %s after the restart", time.Since(t0).Round(time.Millisecond))
 	if code := again.Stop(30 * time.Second); code != 0 {
 		t.Fatalf("second process exit code %d", code)
 	}
