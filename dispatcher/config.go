@@ -43,7 +43,12 @@ type Config struct {
 	// HTTPClient is the base client for CPI calls; its transport is wrapped
 	// with otelhttp. Default: a tuned client.
 	HTTPClient *http.Client
-	// Now is the clock; Rand draws backoff jitter. Both injectable for tests.
+	// QuotaHoldTTL is how long budget leased from cpib-quota stays held
+	// without renewal; the budget of a dispatcher that died comes back after
+	// it. Default 10s.
+	QuotaHoldTTL time.Duration
+	// Now is the clock of quotas, expiry and backoff; Rand draws backoff
+	// jitter. Both injectable for tests.
 	Now  func() time.Time
 	Rand func() float64
 	// Observer receives measurements (CPI calls, terminal runs); default none.
@@ -72,6 +77,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdleConsumerTTL == 0 {
 		c.IdleConsumerTTL = 10 * time.Minute
+	}
+	if c.QuotaHoldTTL == 0 {
+		c.QuotaHoldTTL = 10 * time.Second
 	}
 	if c.Grace == 0 {
 		c.Grace = 25 * time.Second
@@ -114,6 +122,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 256 {
 		errs = append(errs, errors.New("dispatcher: batch size must be 1..256"))
+	}
+	if c.QuotaHoldTTL < time.Second {
+		errs = append(errs, errors.New("dispatcher: quota hold TTL must be >= 1s"))
 	}
 	if c.IdleWait < 100*time.Millisecond {
 		errs = append(errs, errors.New("dispatcher: idle wait must be >= 100ms"))

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/dispatcher/quota"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
@@ -25,12 +27,14 @@ type Dispatcher struct {
 	tracer   trace.Tracer
 	invokers *invokers
 
-	slots   chan struct{} // one token per CPI call in flight
-	gate    *gate
-	work    sync.WaitGroup // in-flight jobs
-	workCtx context.Context
-	workMu  sync.Mutex // orders work.Add against the final work.Wait
-	closing bool
+	sched    *sched    // dispatch slots, quotas and fair order
+	breakers *breakers // one circuit breaker per flow, shared through KV
+	holder   string    // this dispatcher's name in quota holds and breaker records
+	gate     *gate
+	work     sync.WaitGroup // in-flight jobs
+	workCtx  context.Context
+	workMu   sync.Mutex // orders work.Add against the final work.Wait
+	closing  bool
 
 	mu      sync.Mutex
 	pullers map[string]*puller
@@ -45,10 +49,12 @@ func New(cfg Config, nc *nats.Conn, res *natsx.Resources, store *jobs.Store, cat
 	d := &Dispatcher{
 		cfg: cfg, res: res, nc: nc, store: store, cat: cat,
 		tracer:  cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher"),
-		slots:   make(chan struct{}, cfg.Concurrency),
 		gate:    newGate(),
 		pullers: map[string]*puller{},
+		holder:  nuid.Next(),
 	}
+	d.sched = newSched(quota.NewStore(res.Quota, d.holder, cfg.QuotaHoldTTL), cfg.Concurrency, cfg.Now, cfg.Logger)
+	d.breakers = newBreakers(res.Breakers, d.holder, cfg.Now, cfg.Logger)
 	d.invokers = newInvokers(cfg.HTTPClient, cfg.TracerProvider, cfg.Propagator)
 	return d, nil
 }
@@ -69,6 +75,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer workCancel()
 	d.workCtx = workCtx
 	g, gctx := errgroup.WithContext(ctx)
+	d.sched.ctx = workCtx
+	d.sched.marker = d.marker(workCtx)
+	stateCtx, stopState := context.WithCancel(workCtx)
+	defer stopState()
+	go d.sched.run(stateCtx)
+	go d.breakers.run(stateCtx, d.breakerConfig)
 	adv := make(chan string, 256)
 	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", onAdvisory(adv))
 	if err != nil {
@@ -102,6 +114,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 	d.awaitPulls(pulls)
+	// Budgets in hand go back for the other dispatchers.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	d.sched.release(rctx)
+	rcancel()
 	// Connections dialed but never used count as active for net/http and
 	// would hold up a backend's shutdown.
 	d.invokers.http.CloseIdleConnections()

@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // puller pulls one (kind, client, flow) consumer. It pulls only as many
-// jobs as it holds dispatch slots for, so a job that cannot run now stays in
+// jobs as the scheduler admitted (dispatch slots, quotas, fair share) and
+// the flow's breaker allows, so a job that cannot run now stays in
 // JetStream. An empty consumer is long-polled without holding a slot.
 type puller struct {
 	d                        *Dispatcher
@@ -19,6 +21,7 @@ type puller struct {
 	ctx                      context.Context
 	cancel                   context.CancelFunc
 	done                     chan struct{}
+	deletedCheck             time.Time // next time a missing client is confirmed deleted
 }
 
 func newPuller(ctx context.Context, d *Dispatcher, c jetstream.Consumer, name, kind, client, flow string) *puller {
@@ -40,20 +43,31 @@ func (p *puller) run() {
 		if d.gate.wait(ctx) != nil {
 			return
 		}
-		if !p.eligible() {
-			select {
-			case <-ctx.Done():
-			case <-d.cat.Changed():
-			case <-time.After(5 * time.Second):
-			}
+		if d.cancelDeleted(ctx, p) {
 			continue
 		}
-		n := p.acquire(ctx)
+		c, f, ok := p.eligible()
+		if !ok {
+			p.idle(ctx, d.cat.Changed(), 5*time.Second)
+			continue
+		}
+		limit, probe := d.breakers.pullLimit(p.flow, f.Policy.Breaker, d.cfg.BatchSize)
+		if limit == 0 {
+			p.idle(ctx, d.breakers.Changed(), time.Second)
+			continue
+		}
+		n, t := d.sched.acquire(ctx, p.pair(), c.Weight, limit, p.kind == natsx.KindRetry, budgetsFor(c, f))
 		if n == 0 {
+			if probe {
+				d.breakers.unprobe(p.flow)
+			}
 			return
 		}
-		got, err := p.fetchNoWait(n)
-		p.release(n - got)
+		got, err := p.fetchNoWait(n, t, probe)
+		d.sched.giveBack(t, n-got)
+		if probe && got == 0 {
+			d.breakers.unprobe(p.flow)
+		}
 		if p.gone(err) {
 			return
 		}
@@ -72,7 +86,12 @@ func (p *puller) run() {
 			idleSince = d.cfg.Now()
 			continue
 		}
-		got, err = p.longPoll(ctx)
+		if probe {
+			// A probe is never held through a long poll.
+			p.idle(ctx, d.breakers.Changed(), time.Second)
+			continue
+		}
+		got, err = p.longPoll(ctx, c, f)
 		if p.gone(err) {
 			return
 		}
@@ -84,43 +103,30 @@ func (p *puller) run() {
 	}
 }
 
-// eligible reports whether jobs of this pair may run now.
-func (p *puller) eligible() bool {
+// idle waits for a change, at most max.
+func (p *puller) idle(ctx context.Context, changed <-chan struct{}, max time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-changed:
+	case <-time.After(max):
+	}
+}
+
+// pair names the fairness and quota unit of this puller.
+func (p *puller) pair() string { return p.client + "/" + p.flow }
+
+// eligible reports whether jobs of this pair may run now, with the client
+// and flow they run under.
+func (p *puller) eligible() (catalog.Client, catalog.Flow, bool) {
 	f, ok := p.d.cat.Flow(p.flow)
 	if !ok || f.Status != catalog.FlowEnabled {
-		return false
+		return catalog.Client{}, f, false
 	}
 	c, ok := p.d.cat.Client(p.client)
-	return ok && c.Enabled
+	return c, f, ok && c.Enabled
 }
 
-// acquire takes one dispatch slot (blocking) and up to BatchSize-1 more if
-// free. It returns 0 when ctx ends.
-func (p *puller) acquire(ctx context.Context) int {
-	select {
-	case p.d.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	n := 1
-	for n < p.d.cfg.BatchSize {
-		select {
-		case p.d.slots <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
-
-func (p *puller) release(n int) {
-	for range n {
-		<-p.d.slots
-	}
-}
-
-func (p *puller) fetchNoWait(n int) (int, error) {
+func (p *puller) fetchNoWait(n int, t *ticket, probe bool) (int, error) {
 	batch, err := p.cons.FetchNoWait(n)
 	if err != nil {
 		return 0, err
@@ -128,38 +134,42 @@ func (p *puller) fetchNoWait(n int) (int, error) {
 	got := 0
 	for m := range batch.Messages() {
 		got++
-		p.d.dispatch(m, p)
+		p.d.dispatch(m, p, t, probe)
 	}
 	return got, batch.Error()
 }
 
-// longPoll waits for one job without holding a slot, then takes a slot.
-func (p *puller) longPoll(ctx context.Context) (int, error) {
+// longPoll waits for one job without holding a slot or a budget, then
+// asks for them. A job that cannot start at once (its budget is spent) is
+// handed back to JetStream, where it waits; the loop then waits for the
+// budget before pulling again.
+func (p *puller) longPoll(ctx context.Context, c catalog.Client, f catalog.Flow) (int, error) {
 	batch, err := p.cons.Fetch(1, jetstream.FetchMaxWait(p.d.cfg.IdleWait))
 	if err != nil {
 		return 0, err
 	}
 	got := 0
 	for m := range batch.Messages() {
-		if ctx.Err() != nil || p.d.gate.isPaused() || p.acquire1(ctx) != nil {
-			// Stopping or paused while the pull waited: hand the job back.
+		if ctx.Err() != nil || p.d.gate.isPaused() {
+			_ = m.Nak() // stopping or paused while the pull waited
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, admitWait)
+		n, t := p.d.sched.acquire(actx, p.pair(), c.Weight, 1, p.kind == natsx.KindRetry, budgetsFor(c, f))
+		cancel()
+		if n == 0 {
 			_ = m.Nak()
 			continue
 		}
 		got++
-		p.d.dispatch(m, p)
+		p.d.dispatch(m, p, t, false)
 	}
 	return got, batch.Error()
 }
 
-func (p *puller) acquire1(ctx context.Context) error {
-	select {
-	case p.d.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// admitWait is how long a long-polled job may wait in memory for a slot
+// before it is handed back.
+const admitWait = time.Second
 
 // gone reports whether the consumer no longer exists.
 func (p *puller) gone(err error) bool {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/dispatchstate"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
@@ -20,14 +21,18 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// dispatch runs one pulled job on its own goroutine; the caller has taken
-// a slot for it, which is released when the job is handled.
-func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller) {
+// dispatch runs one pulled job on its own goroutine; the caller was
+// admitted for it (t: its slot and budget permits), which are returned when
+// the job is handled. probe marks a half-open breaker's probe.
+func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, t *ticket, probe bool) {
 	d.workMu.Lock()
 	if d.closing {
 		// Shutting down: hand the job back at once.
 		d.workMu.Unlock()
-		<-d.slots
+		d.sched.done(t)
+		if probe {
+			d.breakers.unprobe(p.flow)
+		}
 		_ = m.Nak()
 		return
 	}
@@ -35,8 +40,8 @@ func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller) {
 	d.workMu.Unlock()
 	go func() {
 		defer d.work.Done()
-		defer func() { <-d.slots }()
-		d.handle(d.workCtx, m, p)
+		defer d.sched.done(t)
+		d.handle(d.workCtx, m, p, probe)
 	}()
 }
 
@@ -49,9 +54,18 @@ type attempt struct {
 	rev  uint64
 	flow catalog.Flow
 	span trace.Span
+	// probe: this pull was a half-open breaker's probe; its reservation is
+	// released by the breaker's done, or here if no call is made.
+	probe bool
 }
 
-func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller) {
+func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, probe bool) {
+	a := &attempt{msg: m, probe: probe}
+	defer func() {
+		if a.probe { // no call was made: the probe reservation ends here
+			d.breakers.unprobe(p.flow)
+		}
+	}()
 	log := d.cfg.Logger
 	meta, err := m.Metadata()
 	if err != nil {
@@ -75,7 +89,7 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller) {
 			attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
 		))
 	defer span.End()
-	a := &attempt{msg: m, seq: meta.Sequence.Stream, job: job, span: span}
+	a.seq, a.job, a.span = meta.Sequence.Stream, job, span
 	stopProgress := d.keepAlive(m)
 	defer stopProgress()
 	if err := d.run(ctx, a); err != nil {
@@ -94,6 +108,21 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller) {
 		log.WarnContext(ctx, "dispatcher: job not finished; JetStream will redeliver it", append(jobAttrs(job), "err", err)...)
 		_ = m.NakWithDelay(time.Second)
 	}
+}
+
+// release hands a job whose attempt had started back to JetStream as if it
+// had never been pulled: the breaker refused the call at the last moment.
+// The record's attempt is undone, so waiting never consumes an attempt.
+func (d *Dispatcher) release(ctx context.Context, a *attempt) error {
+	a.rec.Status = cpibv1.JobStatus_JOB_STATUS_QUEUED
+	a.rec.Attempts--
+	a.rec.DispatchSeq = 0
+	a.rec.UpdatedAt = timestamppb.New(d.cfg.Now())
+	if _, err := d.store.Put(ctx, a.rec, a.rev); err != nil && !errors.Is(err, jobs.ErrConflict) {
+		return err
+	}
+	a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", a.flow.ID)))
+	return a.msg.Nak()
 }
 
 // keepAlive tells JetStream the job is in progress every AckWait/3, so a
@@ -145,12 +174,10 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 		return a.msg.Ack()
 	}
 	now := d.cfg.Now()
-	if a.rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED && a.rec.GetAttempts() == 0 &&
-		a.rec.GetExpiresAt() != nil && now.After(a.rec.GetExpiresAt().AsTime()) {
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
-			&cpibv1.JobError{Code: jobs.CodeExpired, Message: "the job was not dispatched before it expired"})
-	}
 	flow, ok := d.cat.Flow(a.job.GetFlow())
+	if jerr := expiryError(a.rec, flow, ok, now); jerr != nil {
+		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil, jerr)
+	}
 	if !ok {
 		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
 			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow no longer exists"})
@@ -159,6 +186,12 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 	if flow.Status != catalog.FlowEnabled {
 		// The puller stops pulling this pair; this job raced the change.
 		return a.msg.NakWithDelay(5 * time.Second)
+	}
+	if !a.probe && d.breakers.state(flow.ID) == dispatchstate.StateOpen {
+		// The breaker opened after this job was pulled: hand it back
+		// without touching its attempts; the puller waits for the breaker.
+		a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", flow.ID)))
+		return a.msg.Nak()
 	}
 	// Start the attempt: one compare-and-set makes this dispatcher its owner.
 	a.rec.Status = cpibv1.JobStatus_JOB_STATUS_RUNNING
@@ -219,8 +252,14 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
 			&cpibv1.JobError{Code: jobs.CodeCPIError, Message: "provider misconfigured: " + err.Error()})
 	}
+	done, err := d.breakers.allow(a.flow.ID, a.flow.Policy.Breaker, a.probe)
+	a.probe = false // allow took over the reservation
+	if err != nil {
+		return d.release(ctx, a)
+	}
 	stream, closeBody, err := d.bodyStream(ctx, a)
 	if err != nil {
+		done(true) // JetStream's problem, not CPI's
 		return err
 	}
 	started := time.Now()
@@ -241,9 +280,11 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		return ctx.Err() // shutting down: released, not the iFlow's failure
 	}
 	if errors.Is(callErr, cpiclient.ErrSpill) {
+		done(true)
 		return callErr // JetStream could not keep the answer (not CPI's fault): redeliver
 	}
-	out, _ := classify(resp, callErr, a.flow.Policy)
+	out, failure := classify(resp, callErr, a.flow.Policy)
+	done(!failure)
 	if resp != nil {
 		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
 	}

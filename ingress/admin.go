@@ -30,6 +30,8 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	s.flowRoutes(g)
 	g.GET("/dlq", s.listDLQ)
 	g.POST("/dlq/replay", s.replayDLQ)
+	g.GET("/breakers", s.listBreakers)
+	g.POST("/breakers/:id/reset", s.resetBreaker)
 }
 
 // readJSON decodes the request body strictly into v (which may carry

@@ -35,6 +35,9 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// MaxHeaderBytes bounds request headers. Default 64 KiB.
 	MaxHeaderBytes int
+	// BacklogRefresh is how often each client's queued-job count (for
+	// max_backlog) is recounted from the JOBS stream. Default 1s.
+	BacklogRefresh time.Duration
 	// QueueCacheTTL is how long a (client, flow) queue consumer is assumed
 	// to exist before the ingress ensures it again. Default 1m.
 	QueueCacheTTL time.Duration
@@ -99,6 +102,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.BacklogRefresh == 0 {
+		c.BacklogRefresh = time.Second
 	}
 	if c.QueueCacheTTL == 0 {
 		c.QueueCacheTTL = time.Minute

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/dispatchstate"
 	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
@@ -35,6 +36,22 @@ func (s *Server) resource(rec *cpibv1.JobRecord) jobs.Resource {
 	}
 	if cl, ok := s.deps.Catalog.Client(rec.GetClient()); ok && !cl.Enabled {
 		r.Waiting = &jobs.Waiting{Reason: "client_disabled"}
+	}
+	if r.Waiting != nil {
+		return r
+	}
+	if b, ok := s.policy.cache.Breaker(rec.GetFlow()); ok && b.State != dispatchstate.StateClosed {
+		r.Waiting = &jobs.Waiting{Reason: "breaker_open"}
+		if b.State == dispatchstate.StateOpen && !b.Until.IsZero() {
+			r.Waiting.Until = b.Until.UTC().Format(time.RFC3339Nano)
+		}
+		return r
+	}
+	if w, ok := s.policy.cache.Wait(rec.GetClient(), rec.GetFlow(), time.Now()); ok {
+		r.Waiting = &jobs.Waiting{Reason: w.Reason}
+		if !w.Until.IsZero() {
+			r.Waiting.Until = w.Until.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return r
 }

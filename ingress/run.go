@@ -36,6 +36,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addrMu.Lock()
 	s.addr = ln.Addr()
 	s.addrMu.Unlock()
+	go s.policy.run(ctx)
 	if s.admin != nil {
 		aln, err := listen(s.cfg.AdminListener, s.cfg.AdminListen, tlsCfg)
 		if err != nil {

@@ -57,6 +57,9 @@ type Deps struct {
 	// MetricsHandler serves GET /metrics (on the admin listener when there
 	// is one); nil serves no /metrics.
 	MetricsHandler http.Handler
+	// EndpointBreakers lists callback endpoint breakers for the admin
+	// breaker API; nil when this process delivers no callbacks.
+	EndpointBreakers EndpointBreakers
 }
 
 // Server is the HTTP API.
@@ -66,6 +69,7 @@ type Server struct {
 	engine *gin.Engine
 	admin  *gin.Engine // the --admin-listen engine; nil without one
 	queues *queueCache
+	policy *policyState
 	log    *slog.Logger
 
 	draining atomic.Bool
@@ -104,6 +108,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, ready: make(chan struct{})}
 	s.drainCtx, s.drainStart = context.WithCancel(context.Background())
 	s.queues = newQueueCache(deps.Resources, cfg.QueueCacheTTL, cfg.Now)
+	s.policy = newPolicyState(deps.Resources, cfg)
 	if err := s.routes(); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,13 @@ func (s *Server) submit(c *gin.Context) {
 		writeProblem(c, problem(http.StatusConflict, "flow_unavailable", "the flow's iFlow is not deployed"))
 		return
 	}
+	room := cl.client.MaxBacklog - s.policy.queued(cl.client.ID)
+	if cl.client.MaxBacklog > 0 && room <= 0 {
+		s.rateLimitHeaders(c, cl.client, 0, backlogRetry)
+		writeProblem(c, &apiError{Status: http.StatusTooManyRequests, Code: "backlog_full",
+			Detail: "the client's backlog of queued jobs is full (max_backlog " + strconv.Itoa(cl.client.MaxBacklog) + ")", RetryAfter: backlogRetry})
+		return
+	}
 	sub, perr := s.submission(c, cl, flow)
 	if perr != nil {
 		writeProblem(c, perr)
@@ -70,6 +77,12 @@ func (s *Server) submit(c *gin.Context) {
 		return
 	}
 	rec := acc.Record
+	if !acc.Replayed {
+		s.policy.accepted(cl.client.ID)
+	}
+	if cl.client.Quota != nil {
+		s.rateLimitHeaders(c, cl.client, room-1, 0)
+	}
 	c.Header("Location", "/v1/jobs/"+rec.GetId())
 	if acc.Replayed {
 		c.Header("Idempotent-Replayed", "true")

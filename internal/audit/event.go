@@ -23,6 +23,7 @@ const (
 	ActionProviderDeleted       = "provider.deleted"
 	ActionProviderDiscovered    = "provider.discovered"
 	ActionFlowUpdated           = "flow.updated"
+	ActionBreakerReset          = "breaker.reset"
 	subjectPrefix               = "cpib.audit."
 	outcomeSuccess, outcomeFail = "success", "failure"
 )
