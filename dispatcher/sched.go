@@ -174,9 +174,16 @@ func (s *sched) dispatchLocked() {
 		}
 		n := min(w.want, s.slots)
 		var block *pool
+		short := false
 		for _, p := range w.pools {
 			s.freshenLocked(p, now)
-			if p.avail < w.want {
+			short = short || p.avail == 0
+		}
+		for _, p := range w.pools {
+			// While one budget is spent, do not stock up on the others: a
+			// waiter holding idle permits of one budget while it waits for
+			// another could starve a dispatcher that needs them.
+			if p.avail < w.want && (!short || p.avail == 0) {
 				s.refillLocked(p, w.want, now)
 			}
 			if p.avail < n {
@@ -363,8 +370,10 @@ func (s *sched) housekeep() {
 	now, wall := s.now(), time.Now()
 	needed := map[*pool]bool{}
 	for w := range s.waiters {
-		for _, p := range w.pools {
-			needed[p] = true
+		if w.blockedOn == nil { // a blocked waiter cannot use permits now
+			for _, p := range w.pools {
+				needed[p] = true
+			}
 		}
 		if w.blockedOn != nil && wall.Sub(w.blockedSince) >= markAfter && !w.marked {
 			w.marked = true
