@@ -18,7 +18,7 @@ func TestWeightedFairSharingOfAFlow(t *testing.T) {
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Narrow", Name: "Narrow", Address: "/t/narrow",
 		Faults: cpisim.Faults{Latency: 30 * time.Millisecond}}, func(p *catalog.Policy) { p.Rate, p.Concurrency = 0, 1 })
 	a := sys.Partner()
-	b := addPartner(t, sys, "bee", 3, flow)
+	b := addPartner(t, sys, "bee", 3, nil, flow)
 	sys.Broker.Dispatcher.Pause()
 	aIDs := submitN(t, a, flow, 30)
 	bIDs := submitN(t, b, flow, 9)

@@ -14,7 +14,6 @@ import (
 	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/clock"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/demo"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
@@ -52,16 +51,6 @@ func startCluster(t *testing.T, extra int, start time.Time) *cluster {
 		cl.disps = append(cl.disps, d)
 	}
 	return cl
-}
-
-// setQuota gives the demo partner a quota.
-func (cl *cluster) setQuota(t *testing.T, q *catalog.Quota) {
-	t.Helper()
-	c, _ := cl.sys.Broker.Catalog.Client(demo.PartnerID)
-	c.Quota = q
-	if err := cl.sys.Broker.Catalog.PutClient(context.Background(), c, false); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // unlimited removes the flow's own rate and concurrency limits.
@@ -106,10 +95,9 @@ func (cl *cluster) settled(t *testing.T, iflow, pair, reason string, want int) {
 func TestClientRateAndBurstExactWithThreeDispatchers(t *testing.T) {
 	cl := startCluster(t, 2, time.Time{})
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Metered", Name: "Metered", Address: "/t/metered"}, unlimited)
-	cl.setQuota(t, &catalog.Quota{Rate: 2, Burst: 4})
-	p := cl.sys.Partner()
+	p := addPartner(t, cl.sys, "metered", 1, &catalog.Quota{Rate: 2, Burst: 4}, flow)
 	ids := submitN(t, p, flow, 14)
-	pair := demo.PartnerID + "/" + flow
+	pair := "metered/" + flow
 	// The clock stands still: the burst and nothing more.
 	cl.settled(t, "Metered", pair, "quota", 4)
 	// One second: two tokens.
@@ -130,10 +118,9 @@ func TestClientAllowPerMinuteExact(t *testing.T) {
 	// 10 s into a minute, so 30 s later is the same minute.
 	cl := startCluster(t, 2, time.Now().UTC().Truncate(time.Minute).Add(time.Minute+10*time.Second))
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Daily", Name: "Daily", Address: "/t/daily"}, unlimited)
-	cl.setQuota(t, &catalog.Quota{Allow: 5, Interval: "minute"})
-	p := cl.sys.Partner()
+	p := addPartner(t, cl.sys, "allowed", 1, &catalog.Quota{Allow: 5, Interval: "minute"}, flow)
 	ids := submitN(t, p, flow, 12)
-	pair := demo.PartnerID + "/" + flow
+	pair := "allowed/" + flow
 	cl.settled(t, "Daily", pair, "quota", 5)
 	cl.clk.Advance(30 * time.Second) // same minute: nothing more
 	cl.settled(t, "Daily", pair, "quota", 5)
@@ -154,8 +141,7 @@ func TestConcurrencyQuotaAcrossDispatchers(t *testing.T) {
 	cl := startCluster(t, 2, time.Time{})
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Slowish", Name: "Slowish", Address: "/t/slowish",
 		Faults: cpisim.Faults{Latency: 100 * time.Millisecond}}, func(p *catalog.Policy) { p.Rate, p.Concurrency = 0, 4 })
-	cl.setQuota(t, &catalog.Quota{Concurrency: 3})
-	p := cl.sys.Partner()
+	p := addPartner(t, cl.sys, "parallel", 1, &catalog.Quota{Concurrency: 3}, flow)
 	ids := submitN(t, p, flow, 24)
 	for _, id := range ids {
 		if j := p.WaitJob(id, 30*time.Second); j.Status != "succeeded" {
@@ -170,7 +156,7 @@ func TestConcurrencyQuotaAcrossDispatchers(t *testing.T) {
 func TestFlowRateAcrossClients(t *testing.T) {
 	cl := startCluster(t, 2, time.Time{})
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Shared", Name: "Shared", Address: "/t/shared"}, func(p *catalog.Policy) { p.Rate, p.Concurrency = 3, 0 })
-	other := addPartner(t, cl.sys, "other", 1, flow)
+	other := addPartner(t, cl.sys, "other", 1, nil, flow)
 	p := cl.sys.Partner()
 	submitN(t, p, flow, 5)
 	submitN(t, other, flow, 5)
@@ -234,14 +220,16 @@ func (cl *cluster) settledFlow(t *testing.T, iflow, flow string, want int) {
 
 // addPartner registers another partner client granted flows and returns
 // its HTTP client.
-func addPartner(t *testing.T, sys *testkit.System, id string, weight int, flows ...string) *testkit.Partner {
+func addPartner(t *testing.T, sys *testkit.System, id string, weight int, q *catalog.Quota, flows ...string) *testkit.Partner {
 	t.Helper()
 	secret := "secret-" + id + "-0123456789"
 	h, err := catalog.HashSecret(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := catalog.Client{ID: id, Enabled: true, Grants: flows, SecretHashes: []string{h}, Weight: weight}
+	// One write: a client written twice in a row can briefly read as the
+	// older version when the watch delivers the first write late.
+	c := catalog.Client{ID: id, Enabled: true, Grants: flows, SecretHashes: []string{h}, Weight: weight, Quota: q}
 	c.SetDefaults()
 	if err := sys.Broker.Catalog.PutClient(context.Background(), c, false); err != nil {
 		t.Fatal(err)

@@ -174,24 +174,20 @@ func (s *sched) dispatchLocked() {
 		}
 		n := min(w.want, s.slots)
 		var block *pool
-		short := false
+		// Budgets are taken in key order and a later one is not asked for
+		// while an earlier one is spent: no dispatcher holds permits of one
+		// budget while waiting for one that another dispatcher holds while
+		// waiting for the first.
 		for _, p := range w.pools {
 			s.freshenLocked(p, now)
-			short = short || p.avail == 0
-		}
-		for _, p := range w.pools {
-			// While one budget is spent, do not stock up on the others: a
-			// waiter holding idle permits of one budget while it waits for
-			// another could starve a dispatcher that needs them.
-			if p.avail < w.want && (!short || p.avail == 0) {
+			if p.avail < w.want {
 				s.refillLocked(p, w.want, now)
 			}
-			if p.avail < n {
-				n = p.avail
-				if n == 0 {
-					block = p
-				}
+			if p.avail == 0 {
+				n, block = 0, p
+				break
 			}
+			n = min(n, p.avail)
 		}
 		if n == 0 {
 			if w.blockedOn == nil {
@@ -304,6 +300,10 @@ func (s *sched) exchangeLocked(p *pool, want, ret int, now time.Time) {
 		}
 		p.avail += g.Got
 		p.held = req.Keep + g.Got
+		if g.Got > 0 {
+			p.lastUsed = time.Now()
+		}
+		s.log.Debug("dispatcher: quota exchange", "budget", key, "keep", req.Keep, "return", req.Return, "want", req.Want, "got", g.Got, "avail", p.avail, "in_use", p.inUse)
 		p.until = g.Until
 		if g.Got < want {
 			p.notBefore = g.Next
@@ -370,9 +370,10 @@ func (s *sched) housekeep() {
 	now, wall := s.now(), time.Now()
 	needed := map[*pool]bool{}
 	for w := range s.waiters {
-		if w.blockedOn == nil { // a blocked waiter cannot use permits now
-			for _, p := range w.pools {
-				needed[p] = true
+		for _, p := range w.pools {
+			needed[p] = true
+			if p == w.blockedOn {
+				break // permits of later budgets are of no use to it now
 			}
 		}
 		if w.blockedOn != nil && wall.Sub(w.blockedSince) >= markAfter && !w.marked {
