@@ -172,14 +172,19 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 
 // settleTimeout bounds how long Ensure waits out a cluster that is still
 // forming or electing (no meta leader, a peer not yet seen online).
-const settleTimeout = 30 * time.Second
+const settleTimeout = time.Minute
 
 // settle runs op until it succeeds, fails for a reason other than a
 // transient cluster state, or settleTimeout passes.
 func settle(ctx context.Context, op func(context.Context) error) error {
 	end := time.Now().Add(settleTimeout)
 	for {
-		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// Short attempts: a request sent before the cluster has a meta
+		// leader gets no answer at all, and neither do all but one of
+		// several processes creating the same stream at once (measured on
+		// a 3-node cluster: the others time out, the stream exists). The
+		// operations are idempotent, so a retry finds the stream made.
+		octx, cancel := context.WithTimeout(ctx, time.Second)
 		err := op(octx)
 		cancel()
 		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(end) {
