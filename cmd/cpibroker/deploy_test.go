@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cpibroker/cpibroker/internal/bench"
+	"github.com/cpibroker/cpibroker/internal/localcluster"
 	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
 )
@@ -144,6 +146,11 @@ func natsConf(t *testing.T, path string) *server.Options {
 	}
 	if o.Cluster.Name == "" || o.Cluster.Port == 0 || len(o.Routes) != 3 {
 		t.Errorf("cluster name %q port %d routes %d: a named cluster routing to 3 nodes required", o.Cluster.Name, o.Cluster.Port, len(o.Routes))
+	}
+	// An unquoted `sync_interval: 2m` parses as 2 000 000 (a size suffix),
+	// read as seconds: about 23 days without fsync. Quote durations.
+	if o.SyncInterval != 0 && (o.SyncInterval < time.Second || o.SyncInterval > 10*time.Minute) {
+		t.Errorf("sync_interval %s: quote the duration (\"2m\")", o.SyncInterval)
 	}
 	if o.MaxPayload < 1<<20 {
 		t.Errorf("max_payload %d below the 1 MiB cpibroker writes", o.MaxPayload)
@@ -486,5 +493,27 @@ func TestK8sManifests(t *testing.T) {
 				t.Errorf("HPA %s lacks min/maxReplicas", name)
 			}
 		}
+	}
+}
+
+// TestLocalClusterCommands: the processes `task cluster` starts take flags
+// the binaries have (nats-server gets a config file of deploy/).
+func TestLocalClusterCommands(t *testing.T) {
+	cmds := localcluster.Commands(localcluster.Config{CPIBroker: "cpibroker", NATSServer: "nats-server", DeployDir: deployDir})
+	roles := map[string]int{}
+	for _, c := range cmds {
+		if c[0] == "nats-server" {
+			roles["nats"]++
+			natsConf(t, c[2])
+			continue
+		}
+		roles[c[1]]++
+		if err := checkArgs(c[1:]); err != nil {
+			t.Errorf("%q: %v", c, err)
+		}
+		checkNATSURL(t, c[1], c[1:])
+	}
+	if roles["nats"] != 3 || roles["ingress"] != 2 || roles["dispatcher"] != 2 || roles["cpisim"] != 1 {
+		t.Errorf("processes %v, want 3 NATS, 2 ingress, 2 dispatcher, 1 simulator", roles)
 	}
 }

@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string) error {
 		return runAdmin(ctx, args[1:])
 	case "bench":
 		return runBench(ctx, args[1:])
+	case "cluster": // hidden: task cluster and task cluster:chaos
+		return runCluster(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil

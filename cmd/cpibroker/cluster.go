@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/localcluster"
+)
+
+// runCluster is the hidden `cpibroker cluster` behind `task cluster` and
+// `task cluster:chaos`: the local 3-node deployment, and with --chaos a
+// run that kills processes under load and reports what was lost.
+func runCluster(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	var (
+		cfg  localcluster.Config
+		cc   localcluster.ChaosConfig
+		dur  time.Duration
+		asJS bool
+	)
+	fs.StringVar(&cfg.NATSServer, "nats-server", "bin/nats-server", "nats-server binary (task cluster installs it from the Go module proxy)")
+	fs.StringVar(&cfg.DeployDir, "deploy", "deploy", "directory with nats/n*.conf and local/seed.yaml")
+	fs.StringVar(&cfg.Dir, "dir", "data/cluster", "data and logs of every process (the NATS configs' store_dir points here)")
+	fs.BoolVar(&cfg.Fresh, "fresh", false, "remove --dir first: a new, empty cluster")
+	fs.DurationVar(&cfg.AckWait, "ack-wait", 5*time.Second, "the dispatchers' --ack-wait")
+	fs.DurationVar(&dur, "chaos", 0, "kill processes at random under load for this long, report, and stop (0: run until interrupted)")
+	fs.IntVar(&cc.Concurrency, "concurrency", 16, "chaos: submitting workers")
+	fs.DurationVar(&cc.KillEvery, "kill-every", 4*time.Second, "chaos: pause between kills")
+	fs.StringVar(&cc.Flow, "flow", "sim-echo", "chaos: the flow submitted to")
+	fs.DurationVar(&cc.Drain, "drain", 2*time.Minute, "chaos: how long accepted jobs may take to end after the load")
+	fs.Uint64Var(&cc.Seed, "seed", 0, "chaos: seed of the victim choice (0: random)")
+	fs.BoolVar(&asJS, "json", false, "chaos: print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.PartnerSecret, cfg.AdminSecret = os.Getenv("PARTNER_SECRET"), os.Getenv("ADMIN_SECRET")
+	cfg.Out = os.Stderr
+	c, err := localcluster.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	eff := c.Config()
+	fmt.Printf(`
+local cluster is up (logs in %[1]s/logs):
+
+  NATS        %[2]s  (monitoring http://127.0.0.1:8222..8224)
+  partner API %[3]s and %[4]s (one issuer)
+  simulator   http://%[5]s
+  partner     client_id=partner  client_secret=%[6]s
+  admin       client_id=operator client_secret=%[7]s
+
+`, eff.Dir, localcluster.NATSURLs, localcluster.Ingresses[0], localcluster.Ingresses[1], localcluster.CPISimAddr, eff.PartnerSecret, eff.AdminSecret)
+	if dur == 0 {
+		fmt.Println("Stop with Ctrl-C.")
+		return c.Wait(ctx)
+	}
+	cc.Duration = dur
+	rep, err := c.Chaos(ctx, cc)
+	if err != nil {
+		return err
+	}
+	if asJS {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(os.Stdout)
+	}
+	if rep.Lost > 0 || rep.Duplicates > 0 {
+		return errors.New("chaos: accepted jobs were lost or ended more than once")
+	}
+	return nil
+}
