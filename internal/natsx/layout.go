@@ -27,6 +27,12 @@ type Layout struct {
 	// signal before JetStream redelivers it (the crash-recovery delay).
 	// Dispatchers signal progress every AckWait/3. Default 30s.
 	AckWait time.Duration
+	// MaxConsumers is how many consumers the JOBS and DELIVERIES streams
+	// may hold: two per (client, flow) on JOBS (queue and retry), one per
+	// webhook endpoint lane on DELIVERIES. nats-server caps a stream that
+	// sets no limit at 1000 consumers (default_max_consumers), which 500
+	// active (client, flow) pairs would reach. Default 100 000.
+	MaxConsumers int
 }
 
 func (l *Layout) setDefaults() {
@@ -48,6 +54,9 @@ func (l *Layout) setDefaults() {
 	if l.AckWait == 0 {
 		l.AckWait = 30 * time.Second
 	}
+	if l.MaxConsumers == 0 {
+		l.MaxConsumers = 100_000
+	}
 }
 
 // Validate reports an impossible layout.
@@ -61,6 +70,8 @@ func (l *Layout) Validate() error {
 		return errors.New("natsx: duplicate window must be at least 1s")
 	case l.AckWait < time.Second:
 		return errors.New("natsx: ack wait must be at least 1s")
+	case l.MaxConsumers < 1:
+		return errors.New("natsx: max consumers must be at least 1")
 	}
 	return nil
 }
@@ -103,6 +114,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 			Replicas: l.Replicas, Duplicates: l.DuplicateWindow,
 			AllowMsgSchedules: true, AllowDirect: true, MaxMsgSize: l.MaxValueSize,
+			MaxConsumers: l.MaxConsumers,
 		}},
 		{&r.Events, jetstream.StreamConfig{
 			Name: StreamEvents, Subjects: []string{"cpib.events.>"},
@@ -116,7 +128,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 			Name: StreamDeliveries, Subjects: []string{"cpib.deliveries.>"},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 			Replicas: l.Replicas, Duplicates: l.DuplicateWindow,
-			AllowMsgSchedules: true, MaxMsgSize: l.MaxValueSize,
+			AllowMsgSchedules: true, MaxMsgSize: l.MaxValueSize, MaxConsumers: l.MaxConsumers,
 		}},
 		{&r.DLQ, jetstream.StreamConfig{
 			Name: StreamDLQ, Subjects: []string{"cpib.dlq.>"},

@@ -203,3 +203,22 @@ func countStreams(t *testing.T, js jetstream.JetStream) int {
 	}
 	return n
 }
+
+// TestEnsure_JOBS_sets_a_consumer_limit: nats-server caps a stream that
+// sets no consumer limit at 1000 consumers (default_max_consumers; the
+// bench's --idle-consumers 1000 hit it: every submit of a new pair got
+// 503). JOBS carries two per (client, flow) and DELIVERIES one per
+// endpoint, so both set theirs.
+func TestEnsure_JOBS_sets_a_consumer_limit(t *testing.T) {
+	ctx := ctxT(t)
+	_, _, res := testkit.NATS(t)
+	for _, s := range []jetstream.Stream{res.Jobs, res.Deliveries} {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Config.MaxConsumers; got != 100_000 {
+			t.Errorf("%s: max_consumers %d, want 100000", info.Config.Name, got)
+		}
+	}
+}
