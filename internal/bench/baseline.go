@@ -22,23 +22,27 @@ const baselineStream = "BENCH"
 // one synchronous JetStream publish per request to a file-storage stream on
 // its own embedded server (same fsync mode), answering 202 after the PubAck.
 func runBaseline(ctx context.Context, cfg Config, dir string, payload []byte) (loadResult, error) {
-	srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{
-		StoreDir: dir, SyncAlways: cfg.Fsync == FsyncAlways, Logger: cfg.Logger,
-	})
-	if err != nil {
-		return loadResult{}, err
+	cc := natsx.ConnectConfig{URLs: cfg.NATSURL, Name: "cpibroker-bench-baseline", Logger: cfg.Logger}
+	if cfg.NATSURL == "" {
+		srv, err := natsx.StartEmbedded(natsx.EmbeddedConfig{
+			StoreDir: dir, SyncAlways: cfg.Fsync == FsyncAlways, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return loadResult{}, err
+		}
+		defer func() {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		}()
+		cc.Server = srv
 	}
-	defer func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}()
-	nc, js, err := natsx.Connect(natsx.ConnectConfig{Server: srv, Name: "cpibroker-bench-baseline", Logger: cfg.Logger})
+	nc, js, err := natsx.Connect(cc)
 	if err != nil {
 		return loadResult{}, err
 	}
 	defer nc.Close()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: baselineStream, Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage,
+		Name: baselineStream, Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
 	}); err != nil {
 		return loadResult{}, fmt.Errorf("bench: baseline stream: %w", err)
 	}

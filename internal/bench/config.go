@@ -46,6 +46,8 @@ const (
 	// MaxCPILatency is the largest --cpi-latency; the bench flow's timeout
 	// is set above it, and flow timeouts stop at 10m.
 	MaxCPILatency = 5 * time.Minute
+	// MaxIdleConsumers is the largest --idle-consumers.
+	MaxIdleConsumers = 50000
 )
 
 // ParsePhases parses a comma-separated phase list. Unknown and repeated
@@ -106,6 +108,18 @@ type Config struct {
 	CPUProfile io.Writer
 	// Logger receives the broker's and NATS server's logs. Default discard.
 	Logger *slog.Logger
+	// NATSURL, when set, runs every phase against that external NATS
+	// (comma-separated URLs of a cluster) instead of embedded servers.
+	// Before each phase the bench deletes cpibroker's streams and buckets
+	// there, so point it at a cluster kept for benchmarking.
+	NATSURL string
+	// Replicas of every stream and bucket (with NATSURL; 3 on a cluster).
+	// Default 1.
+	Replicas int
+	// IdleConsumers adds, before the e2e phase, this many partners granted
+	// the bench flow, each with its own (client, flow) consumer and no jobs:
+	// the dispatcher carries a puller for each while the phase measures.
+	IdleConsumers int
 }
 
 func (c *Config) setDefaults() {
@@ -136,6 +150,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
 }
 
 // Validate reports every impossible setting in one error.
@@ -163,6 +180,12 @@ func (c *Config) Validate() error {
 		case !slices.Contains(knownPhases(), p):
 			errs = append(errs, fmt.Errorf("unknown phase %q", p))
 		}
+	}
+	if c.Replicas < 1 || c.Replicas > 5 || (c.Replicas > 1 && c.NATSURL == "") {
+		errs = append(errs, fmt.Errorf("--replicas must be 1..5 and above 1 only with --nats-url (a cluster), got %d", c.Replicas))
+	}
+	if c.IdleConsumers < 0 || c.IdleConsumers > MaxIdleConsumers {
+		errs = append(errs, fmt.Errorf("--idle-consumers must be 0..%d, got %d", MaxIdleConsumers, c.IdleConsumers))
 	}
 	if c.DrainTimeout < time.Second {
 		errs = append(errs, errors.New("drain timeout must be at least 1s"))

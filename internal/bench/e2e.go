@@ -56,6 +56,11 @@ func runE2E(ctx context.Context, cfg Config, dir string, payload []byte) (e2eRes
 		return out, err
 	}
 	defer sys.stop()
+	if cfg.IdleConsumers > 0 {
+		if err := sys.addIdleConsumers(ctx, cfg); err != nil {
+			return out, err
+		}
+	}
 	res := sys.b.Resources
 
 	// Snapshot first, then the API reading: the snapshot's own requests

@@ -40,6 +40,9 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.DurationVar(&o.Config.CPILatency, "cpi-latency", 0, "simulated iFlow latency")
 	fs.StringVar(&phases, "phases", "baseline,accept,e2e", "comma-separated phases: baseline, accept, e2e (fairness: not implemented yet)")
 	fs.StringVar(&o.Config.Fsync, "fsync", FsyncInterval, "JetStream durability of every embedded server: interval or always")
+	fs.StringVar(&o.Config.NATSURL, "nats-url", "", "run the phases against this NATS cluster (comma-separated URLs) instead of embedded servers; DELETES cpibroker's streams and buckets there before each phase")
+	fs.IntVar(&o.Config.Replicas, "replicas", 1, "stream and bucket replicas with --nats-url (3 on a cluster)")
+	fs.IntVar(&o.Config.IdleConsumers, "idle-consumers", 0, "before the e2e phase, add this many partners each with an idle (client, flow) consumer")
 	fs.StringVar(&o.Config.DataDir, "data-dir", "", "directory for the phases' data (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&o.CPUProfile, hiddenFlag, "", "write a CPU profile of the e2e phase to this file")
 	fs.Usage = func() {

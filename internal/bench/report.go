@@ -18,6 +18,10 @@ type Machine struct {
 	Go    string `json:"go"`    // runtime.Version
 	Fsync string `json:"fsync"` // interval or always
 	OS    string `json:"os"`    // GOOS/GOARCH
+	// NATS is "embedded" or "external R<replicas>" (--nats-url).
+	NATS string `json:"nats"`
+	// IdleConsumers is --idle-consumers.
+	IdleConsumers int `json:"idle_consumers,omitempty"`
 }
 
 // Params are the run's settings.

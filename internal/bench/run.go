@@ -29,7 +29,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("bench: data dir: %w", err)
 	}
 	rep := &Report{
-		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Fsync: cfg.Fsync, OS: runtime.GOOS + "/" + runtime.GOARCH},
+		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Fsync: cfg.Fsync, OS: runtime.GOOS + "/" + runtime.GOARCH,
+			NATS: "embedded", IdleConsumers: cfg.IdleConsumers},
 		Params: Params{
 			PayloadBytes: cfg.PayloadBytes, Concurrency: cfg.Concurrency,
 			DurationS: round(cfg.Duration.Seconds(), 3), CPILatencyMS: ms(cfg.CPILatency),
@@ -39,10 +40,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Params.Phases = append(rep.Params.Phases, string(p))
 	}
 	payload := payloadOf(cfg.PayloadBytes)
+	if cfg.NATSURL != "" {
+		rep.Machine.NATS = fmt.Sprintf("external R%d", cfg.Replicas)
+		rep.Machine.Fsync = "the cluster's"
+	}
 	phaseDir := func(p Phase) (string, error) {
 		d, err := os.MkdirTemp(root, string(p)+"-")
 		if err != nil {
 			return "", fmt.Errorf("bench: %s data dir: %w", p, err)
+		}
+		if err := resetExternal(ctx, cfg); err != nil {
+			return "", err
 		}
 		return d, nil
 	}

@@ -66,6 +66,7 @@ func startSystem(ctx context.Context, cfg Config, dir string, paused bool) (*sys
 	bc := broker.Config{
 		DataDir: dir, Fsync: cfg.Fsync, Ingress: true, Dispatcher: true, Logger: cfg.Logger,
 	}
+	bc.NATS.URLs, bc.Layout.Replicas = cfg.NATSURL, cfg.Replicas
 	bc.IngressConfig.Listen = "127.0.0.1:0"
 	bc.IngressConfig.PublicURL = "http://127.0.0.1"
 	if s.b, err = broker.Start(ctx, bc); err != nil {

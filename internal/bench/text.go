@@ -15,8 +15,12 @@ import (
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	m, p := r.Machine, r.Params
-	fmt.Fprintf(&b, "cpibroker bench: %d CPUs, %s, %s, fsync %s; payload %d B, concurrency %d, %gs per phase, CPI latency %g ms\n\n",
-		m.CPUs, m.Go, m.OS, m.Fsync, p.PayloadBytes, p.Concurrency, p.DurationS, p.CPILatencyMS)
+	fmt.Fprintf(&b, "cpibroker bench: %d CPUs, %s, %s, NATS %s, fsync %s; payload %d B, concurrency %d, %gs per phase, CPI latency %g ms",
+		m.CPUs, m.Go, m.OS, m.NATS, m.Fsync, p.PayloadBytes, p.Concurrency, p.DurationS, p.CPILatencyMS)
+	if m.IdleConsumers > 0 {
+		fmt.Fprintf(&b, ", %d idle consumers", m.IdleConsumers)
+	}
+	b.WriteString("\n\n")
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\taccepted\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tnon-2xx\terrors\tcores (this/other)")
