@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -19,35 +18,14 @@ const scope = "github.com/cpibroker/cpibroker"
 // 10 minutes for one synchronous call).
 var LatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
-// Callback outcomes, the values of the outcome label of callback attempts.
-const (
-	CallbackDelivered = "delivered"
-	CallbackRetry     = "retry"
-	CallbackGone      = "gone"
-	CallbackRejected  = "rejected"
-	CallbackRefused   = "refused"
-	CallbackDropped   = "dropped"
-)
-
 // Metrics holds the instruments. A nil *Metrics records nothing, so
 // components may be built without metrics.
 type Metrics struct {
-	accepted   metric.Int64Counter
-	completed  metric.Int64Counter
-	cpiCalls   metric.Float64Histogram
-	callbacks  metric.Int64Counter
-	quotaWaits metric.Int64Counter
-
-	mu       sync.Mutex
-	breakers map[string]int64 // flow -> breaker state, for the observable gauge
+	accepted  metric.Int64Counter
+	completed metric.Int64Counter
+	cpiCalls  metric.Float64Histogram
+	callbacks metric.Int64Counter
 }
-
-// Breaker states as the cpibroker_breaker_state gauge reports them.
-const (
-	BreakerClosed   int64 = 0
-	BreakerHalfOpen int64 = 1
-	BreakerOpen     int64 = 2
-)
 
 // New creates the instruments on mp (for example the provider of
 // NewPrometheus). Every instrument name starts with "cpibroker.".
@@ -61,7 +39,6 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 		errs []error
 		err  error
 	)
-	x.breakers = map[string]int64{}
 	x.accepted, err = m.Int64Counter("cpibroker.jobs.accepted", metric.WithUnit("{job}"),
 		metric.WithDescription("Jobs accepted (202: stored in JetStream), by client and flow. Idempotent replays are not counted."))
 	errs = append(errs, err)
@@ -75,23 +52,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	x.callbacks, err = m.Int64Counter("cpibroker.callbacks", metric.WithUnit("{attempt}"),
 		metric.WithDescription("Webhook and Callback-URL delivery attempts, by outcome (delivered, retry, gone, rejected, refused, dropped)."))
 	errs = append(errs, err)
-	x.quotaWaits, err = m.Int64Counter("cpibroker.quota.waits", metric.WithUnit("{wait}"),
-		metric.WithDescription("Times a (client, flow) queue was held back instead of pulled, by reason (quota, concurrency, breaker_open, flow_disabled, flow_unavailable, client_disabled)."))
-	errs = append(errs, err)
-	breakers, err := m.Int64ObservableGauge("cpibroker.breaker.state",
-		metric.WithDescription("Circuit breaker state per flow as this process sees it: 0 closed, 1 half-open, 2 open."))
-	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if _, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		x.mu.Lock()
-		defer x.mu.Unlock()
-		for flow, st := range x.breakers {
-			o.ObserveInt64(breakers, st, metric.WithAttributes(attribute.String("flow", flow)))
-		}
-		return nil
-	}, breakers); err != nil {
 		return nil, err
 	}
 	return &x, nil
@@ -124,33 +85,13 @@ func (m *Metrics) CPICall(ctx context.Context, flow string, status int, took tim
 	m.cpiCalls.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("flow", flow), attribute.String("outcome", StatusClass(status))))
 }
 
-// Callback counts one delivery attempt's outcome (one of the Callback*
-// constants).
+// Callback counts one delivery attempt's outcome: delivered, retry, gone,
+// rejected, refused or dropped.
 func (m *Metrics) Callback(ctx context.Context, outcome string) {
 	if m == nil {
 		return
 	}
 	m.callbacks.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
-}
-
-// QuotaWait counts one time a (client, flow) queue was held back for
-// reason (a waiting.reason value).
-func (m *Metrics) QuotaWait(ctx context.Context, client, flow, reason string) {
-	if m == nil {
-		return
-	}
-	m.quotaWaits.Add(ctx, 1, metric.WithAttributes(attribute.String("client", client), attribute.String("flow", flow), attribute.String("reason", reason)))
-}
-
-// BreakerState sets the state (BreakerClosed, BreakerHalfOpen,
-// BreakerOpen) of a flow's breaker.
-func (m *Metrics) BreakerState(flow string, state int64) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	m.breakers[flow] = state
-	m.mu.Unlock()
 }
 
 // StatusClass is the bounded label of an HTTP status: "2xx".."5xx", or

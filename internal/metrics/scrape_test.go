@@ -94,6 +94,11 @@ func TestMetricsScrape(t *testing.T) {
 	var j testkit.Job
 	p.Submit(broken, "text/plain", []byte("b"), nil).JSON(t, &j)
 	ids = append(ids, j.ID)
+	var canceled testkit.Job
+	p.Submit("demo-slow", "text/plain", []byte("c"), nil).JSON(t, &canceled)
+	if r := p.Do(http.MethodDelete, "/v1/jobs/"+canceled.ID, nil, nil); r.Status != 200 {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
 
 	fams := scrape(t, sys.BaseURL)
 	if v := value(find(fams, "cpibroker_backlog", map[string]string{"client": "demo-partner", "flow": "demo-echo", "kind": "queued"})); v != 2 {
@@ -119,6 +124,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"cpibroker_jobs_accepted_total", map[string]string{"client": "demo-partner", "flow": broken}, 1},
 		{"cpibroker_jobs_completed_total", map[string]string{"client": "demo-partner", "flow": "demo-echo", "status": "succeeded", "code": ""}, 2},
 		{"cpibroker_jobs_completed_total", map[string]string{"client": "demo-partner", "flow": broken, "status": "failed", "code": "cpi_error"}, 1},
+		{"cpibroker_jobs_completed_total", map[string]string{"client": "demo-partner", "flow": "demo-slow", "status": "canceled", "code": "canceled"}, 1},
 		{"cpibroker_cpi_call_duration_seconds", map[string]string{"flow": "demo-echo", "outcome": "2xx"}, 2},
 		{"cpibroker_cpi_call_duration_seconds", map[string]string{"flow": broken, "outcome": "4xx"}, 1},
 	}
