@@ -87,6 +87,9 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 			attribute.String("job.id", job.GetId()), attribute.String("client.id", job.GetClient()),
 			attribute.String("flow.id", job.GetFlow()), attribute.Int("run", int(job.GetRun())),
 			attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
+			// How long the job waited in JetStream (quota, concurrency,
+			// breaker, backlog or backoff) before this attempt.
+			attribute.Int64("queue.wait_ms", time.Since(meta.Timestamp).Milliseconds()),
 		))
 	defer span.End()
 	a.seq, a.job, a.span = meta.Sequence.Stream, job, span

@@ -25,6 +25,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -59,6 +60,7 @@ type Broker struct {
 	OpsAddr net.Addr
 
 	stopMetrics func(context.Context) error
+	meters      metric.MeterProvider
 	dispatching running
 	opsLn       net.Listener
 
@@ -116,6 +118,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		dc.Observer = b.Metrics
 		dc.Rediscoverer = b.Discovery
 		if b.Dispatcher, err = dispatcher.New(dc, b.NC, b.Resources, b.Jobs, b.Catalog); err != nil {
+			return nil, err
+		}
+		if err := metrics.ObserveDispatch(b.meters, b.Dispatcher); err != nil {
 			return nil, err
 		}
 		vc := cfg.Delivery

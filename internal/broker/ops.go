@@ -62,7 +62,7 @@ func (b *Broker) setupOps() error {
 		}
 		b.stopMetrics = exp.Shutdown
 	}
-	b.MetricsHandler = exp.Handler
+	b.MetricsHandler, b.meters = exp.Handler, exp.Provider
 	var err error
 	if b.Metrics, err = metrics.New(exp.Provider); err != nil {
 		return err

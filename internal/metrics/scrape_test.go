@@ -1,12 +1,14 @@
 package metrics_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 	dto "github.com/prometheus/client_model/go"
@@ -156,5 +158,40 @@ func TestMetricsScrape(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A partner limited to one CPI call at a time: while its second job
+// waits, /metrics shows the queue held back for concurrency and counts
+// the wait; the flow's breaker is reported closed.
+func TestQuotaWaitAndBreakerSeries(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	cl, _ := sys.Broker.Catalog.Client("demo-partner")
+	cl.Quota = &catalog.Quota{Concurrency: 1}
+	if err := sys.Broker.Catalog.PutClient(context.Background(), cl, false); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "the quota is live", func() bool {
+		c, _ := sys.Broker.Catalog.Client("demo-partner")
+		return c.Quota != nil
+	})
+	p := sys.Partner()
+	var ids []string
+	for range 3 {
+		var j testkit.Job
+		p.Submit("demo-slow", "text/plain", []byte("q"), nil).JSON(t, &j)
+		ids = append(ids, j.ID)
+	}
+	held := map[string]string{"client": "demo-partner", "flow": "demo-slow", "reason": "concurrency"}
+	testkit.Eventually(t, 20*time.Second, "the queue held back for concurrency", func() bool {
+		fams := scrape(t, sys.BaseURL)
+		return value(find(fams, "cpibroker_waiting", held)) == 1 && value(find(fams, "cpibroker_quota_waits_total", nil)) >= 1
+	})
+	for _, id := range ids {
+		p.WaitJob(id, 30*time.Second)
+	}
+	fams := scrape(t, sys.BaseURL)
+	if v := value(find(fams, "cpibroker_breaker_state", map[string]string{"flow": "demo-slow"})); v != 0 {
+		t.Fatalf("breaker state of demo-slow = %v, want 0 (closed)", v)
 	}
 }

@@ -119,7 +119,7 @@ func TestOneTracePerJobRetriedAndCalledBack(t *testing.T) {
 	for i, d := range dispatch {
 		a := attrs(d)
 		if a["attempt"].AsInt64() != int64(i+1) || a["run"].AsInt64() != 1 || a["client.id"].AsString() != "demo-partner" ||
-			a["flow.id"].AsString() != flow || a["cpi.message_id"].AsString() == "" {
+			a["flow.id"].AsString() != flow || a["cpi.message_id"].AsString() == "" || a["queue.wait_ms"].Type() != attribute.INT64 {
 			t.Fatalf("dispatch span %d attributes %v", i+1, a)
 		}
 		var under []sdktrace.ReadOnlySpan
