@@ -138,7 +138,7 @@ func runServe(ctx context.Context, args []string, r role) error {
 		simCfg cpisim.Config
 	)
 	if f.demo {
-		if sim, simCfg, err = demo.Sim(log); err != nil {
+		if sim, simCfg, err = demo.SimIn(log, f.dataDir); err != nil {
 			return fmt.Errorf("demo simulator: %w", err)
 		}
 		defer func() { _ = sim.Close() }()

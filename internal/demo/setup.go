@@ -2,8 +2,10 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -18,9 +20,49 @@ const ProviderID = "demo"
 // Sim starts the simulated CPI tenant with the demo iFlows on a loopback port.
 // It returns the simulator and the configuration (credentials) it runs with.
 func Sim(log *slog.Logger) (*cpisim.Sim, cpisim.Config, error) {
+	return startSim(log, simState{RuntimeSecret: secret(""), APISecret: secret("")})
+}
+
+// SimIn is Sim for a data directory: the simulator keeps its port and
+// service-key secrets across restarts (dataDir/demo-simulator.json), so the
+// demo provider and its flows stay valid while the restarted broker
+// resumes queued jobs, before discovery has run again. When the old port
+// is taken, a new one is used and discovery updates the flows.
+func SimIn(log *slog.Logger, dataDir string) (*cpisim.Sim, cpisim.Config, error) {
+	path := filepath.Join(dataDir, "demo-simulator.json")
+	st := simState{}
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &st) // unreadable: start over
+	}
+	if st.RuntimeSecret == "" || st.APISecret == "" {
+		st = simState{RuntimeSecret: secret(""), APISecret: secret("")}
+	}
+	sim, cfg, err := startSim(log, st)
+	if err != nil {
+		return nil, cfg, err
+	}
+	st.Listen = strings.TrimPrefix(sim.URL(), "http://")
+	b, _ := json.Marshal(st)
+	if err := os.MkdirAll(dataDir, 0o700); err == nil {
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		log.Warn("demo: simulator state not saved; it gets a new port next time", "err", err)
+	}
+	return sim, cfg, nil
+}
+
+// simState is what SimIn keeps of the simulator.
+type simState struct {
+	Listen        string `json:"listen"`
+	RuntimeSecret string `json:"runtime_client_secret"`
+	APISecret     string `json:"api_client_secret"`
+}
+
+func startSim(log *slog.Logger, st simState) (*cpisim.Sim, cpisim.Config, error) {
 	cfg := cpisim.Config{
-		RuntimeClientID: "sb-demo-rt!b1|it-rt-demo!b2", RuntimeClientSecret: secret(""),
-		APIClientID: "sb-demo-api!b1|it!b2", APIClientSecret: secret(""),
+		RuntimeClientID: "sb-demo-rt!b1|it-rt-demo!b2", RuntimeClientSecret: st.RuntimeSecret,
+		APIClientID: "sb-demo-api!b1|it!b2", APIClientSecret: st.APISecret,
 		Logger: log,
 	}
 	sim, err := cpisim.New(cfg)
@@ -30,6 +72,11 @@ func Sim(log *slog.Logger) (*cpisim.Sim, cpisim.Config, error) {
 	for _, f := range cpisim.DemoIFlows() {
 		if err := sim.Deploy(f); err != nil {
 			return nil, cfg, err
+		}
+	}
+	if strings.HasPrefix(st.Listen, "127.0.0.1:") { // loopback only: /sim/v1 is unauthenticated
+		if _, err := sim.Start(st.Listen); err == nil {
+			return sim, cfg, nil
 		}
 	}
 	if _, err := sim.Start("127.0.0.1:0"); err != nil {
