@@ -241,3 +241,47 @@ func TestCatalogChangesReachEveryProcess(t *testing.T) {
 	t.Logf("catalog change seen by the second process after %s", took)
 	expectProblem(t, onB.Submit("demo-echo", "text/plain", []byte("x"), nil), http.StatusConflict, "flow_disabled")
 }
+
+// TestHTTPProviderEndToEnd: a plain HTTPS backend (here the simulator's
+// runtime, with its OAuth key) declared as a "http" provider: its declared
+// flows appear, run jobs, and a flow removed from the declaration becomes
+// unavailable.
+func TestHTTPProviderEndToEnd(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	admin := adminOf(t, sys)
+	demoProv, _ := sys.Broker.Catalog.Provider("demo")
+	rt := demoProv.Runtime
+	body := map[string]any{
+		"id": "legacy", "type": "http", "auto_enable": true,
+		"runtime": map[string]any{"url": sys.Sim.URL() + "/http", "tokenurl": rt.TokenURL, "clientid": rt.ClientID, "clientsecret": rt.ClientSecret},
+		"flows": []map[string]any{{"id": "legacy-echo", "path": "/demo/echo", "title": "Echo"}, {"id": "legacy-slow", "path": "/demo/slow"}},
+	}
+	expectStatus(t, sendJSON(admin, http.MethodPost, "/admin/v1/providers", body), http.StatusCreated)
+	var rep struct {
+		OK    bool `json:"ok"`
+		Steps []struct {
+			Name string `json:"name"`
+		} `json:"steps"`
+	}
+	sendJSON(admin, http.MethodPost, "/admin/v1/providers/legacy/test", nil).JSON(t, &rep)
+	if !rep.OK || len(rep.Steps) != 2 || rep.Steps[1].Name != "runtime_call" {
+		t.Fatalf("test connection: %+v", rep)
+	}
+	var disc discoveryJSON
+	sendJSON(admin, http.MethodPost, "/admin/v1/providers/legacy/discover", nil).JSON(t, &disc)
+	if !disc.OK || disc.Endpoints != 2 {
+		t.Fatalf("discover: %+v", disc)
+	}
+	partner := addPartner(t, sys, "old-partner", []string{"legacy-echo", "legacy-slow"})
+	var j testkit.Job
+	r := partner.Submit("legacy-echo", "text/plain", []byte("hello"), nil)
+	expectStatus(t, r, http.StatusAccepted)
+	r.JSON(t, &j)
+	if got := partner.WaitJob(j.ID, 30*time.Second); got.Status != "succeeded" {
+		t.Fatalf("job on a declared flow: %+v", got)
+	}
+	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/legacy",
+		`{"flows":[{"id":"legacy-echo","path":"/demo/echo","title":"Echo"}]}`), http.StatusOK)
+	sendJSON(admin, http.MethodPost, "/admin/v1/providers/legacy/discover", nil).JSON(t, &disc)
+	expectProblem(t, partner.Submit("legacy-slow", "text/plain", []byte("x"), nil), http.StatusConflict, "flow_unavailable")
+}

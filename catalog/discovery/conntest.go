@@ -194,7 +194,7 @@ func explain(target string, err error) error {
 		return fmt.Errorf("cannot resolve host %s (DNS): %s", dns.Name, dns.Err)
 	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &verify):
 		return fmt.Errorf("TLS handshake with %s failed: the server certificate is not trusted: %v", host, err)
-	case errors.As(err, &record):
+	case errors.As(err, &record), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("TLS handshake with %s failed: the server does not speak TLS there (http:// URL on an https port, or the reverse?)", host)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("connection to %s refused: nothing listens there", host)

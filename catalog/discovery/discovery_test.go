@@ -2,11 +2,18 @@ package discovery_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/catalog/discovery"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
@@ -263,6 +270,11 @@ func TestPeriodicOneRunnerAcrossProcesses(t *testing.T) {
 func TestConnection(t *testing.T) {
 	_, _, res := testkit.NATS(t)
 	sim := startSim(t, cpisim.Config{}, cpisim.DemoIFlows()...)
+	tlsSrv := httptest.NewUnstartedServer(sim.Handler())
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	tlsURL := tlsSrv.URL
 	env := map[string]string{"ACME_API_SECRET": cpisim.DefaultAPIClientSecret}
 	n := newNode(t, res, "a", nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	ctx := context.Background()
@@ -285,6 +297,8 @@ func TestConnection(t *testing.T) {
 		{"wrong path", func(p *catalog.Provider) { p.API.URL = sim.URL() + "/itspaces" }, []string{"api_call", "wrong path", "404"}},
 		{"unset secret reference", func(p *catalog.Provider) { p.API.ClientSecret = "${NOPE_SECRET}" }, []string{"NOPE_SECRET", "not set"}},
 		{"connection refused", func(p *catalog.Provider) { p.API.TokenURL = "http://127.0.0.1:1/oauth/token" }, []string{"refused"}},
+		{"untrusted TLS certificate", func(p *catalog.Provider) { p.API.TokenURL = tlsURL + "/oauth/token" }, []string{"TLS handshake", "not trusted"}},
+		{"plain HTTP on a TLS URL", func(p *catalog.Provider) { p.API.TokenURL = strings.Replace(sim.TokenURL(), "http://", "https://", 1) }, []string{"TLS handshake", "does not speak TLS"}},
 	}
 	for _, tc := range cases {
 		p := cpiProvider("acme", sim)
@@ -302,5 +316,24 @@ func TestConnection(t *testing.T) {
 		if strings.Contains(rep.Summary, cpisim.DefaultAPIClientSecret) || strings.Contains(rep.Summary, "wrong\"") {
 			t.Errorf("%s: summary leaks a secret: %q", tc.name, rep.Summary)
 		}
+	}
+
+	// DNS: a resolver that cannot answer, as on a host without DNS for
+	// the tenant's name.
+	noDNS := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no route to the DNS server")
+	}}
+	dialer := &net.Dialer{Resolver: noDNS}
+	r, err := discovery.New(discovery.Config{
+		Store: n.store, KV: res.Catalog, Leases: mustLeases(t, res), Log: testkit.Logger(t),
+		HTTP: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cpiProvider("acme", sim)
+	p.API.TokenURL = "https://acme.authentication.eu10.hana.ondemand.example/oauth/token"
+	if rep := r.Test(ctx, p); rep.OK || !strings.Contains(rep.Summary, "cannot resolve host acme.authentication.eu10.hana.ondemand.example (DNS)") {
+		t.Fatalf("DNS failure: %+v", rep)
 	}
 }

@@ -81,6 +81,15 @@ func newNode(t *testing.T, res *natsx.Resources, holder string, clk *clock, look
 	return &node{store: st, runner: r, waits: w}
 }
 
+func mustLeases(t *testing.T, res *natsx.Resources) *lease.Manager {
+	t.Helper()
+	lm, err := lease.New(lease.Config{KV: res.Leases})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lm
+}
+
 func startSim(t *testing.T, cfg cpisim.Config, flows ...cpisim.IFlow) *cpisim.Sim {
 	t.Helper()
 	sim, err := cpisim.New(cfg)
