@@ -254,7 +254,7 @@ func TestHTTPProviderEndToEnd(t *testing.T) {
 	body := map[string]any{
 		"id": "legacy", "type": "http", "auto_enable": true,
 		"runtime": map[string]any{"url": sys.Sim.URL() + "/http", "tokenurl": rt.TokenURL, "clientid": rt.ClientID, "clientsecret": rt.ClientSecret},
-		"flows": []map[string]any{{"id": "legacy-echo", "path": "/demo/echo", "title": "Echo"}, {"id": "legacy-slow", "path": "/demo/slow"}},
+		"flows":   []map[string]any{{"id": "legacy-echo", "path": "/demo/echo", "title": "Echo"}, {"id": "legacy-slow", "path": "/demo/slow"}},
 	}
 	expectStatus(t, sendJSON(admin, http.MethodPost, "/admin/v1/providers", body), http.StatusCreated)
 	var rep struct {
