@@ -43,6 +43,12 @@ type Config struct {
 	// HTTPClient is the base client for CPI calls; its transport is wrapped
 	// with otelhttp. Default: a tuned client.
 	HTTPClient *http.Client
+	// SweepInterval is how often the expiry sweeper (one dispatcher at a
+	// time, by KV lease) looks for queued jobs past their expires_at that
+	// are not being pulled. Default 30s.
+	SweepInterval time.Duration
+	// SweepBatch bounds the messages one sweep step reads. Default 10000.
+	SweepBatch int
 	// QuotaHoldTTL is how long budget leased from cpib-quota stays held
 	// without renewal; the budget of a dispatcher that died comes back after
 	// it. Default 10s.
@@ -77,6 +83,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdleConsumerTTL == 0 {
 		c.IdleConsumerTTL = 10 * time.Minute
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = 30 * time.Second
+	}
+	if c.SweepBatch == 0 {
+		c.SweepBatch = 10_000
 	}
 	if c.QuotaHoldTTL == 0 {
 		c.QuotaHoldTTL = 10 * time.Second

@@ -81,6 +81,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer stopState()
 	go d.sched.run(stateCtx)
 	go d.breakers.run(stateCtx, d.breakerConfig)
+	go d.sweepLoop(stateCtx)
 	adv := make(chan string, 256)
 	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", onAdvisory(adv))
 	if err != nil {

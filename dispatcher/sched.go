@@ -246,9 +246,9 @@ func (s *sched) kvKey(p *pool) string {
 	return p.key
 }
 
-// lease is how many permits to ask for at once: enough that a budget that
+// leaseSize is how many permits to ask for at once: enough that a budget that
 // does not bind costs one KV exchange per many jobs.
-func lease(spec quota.Spec, want int) int {
+func leaseSize(spec quota.Spec, want int) int {
 	n := max(want, defaultLease)
 	if spec.Kind == quota.Rate {
 		n = max(want, int(spec.Rate/10)) // a tenth of a second of tokens
@@ -265,7 +265,7 @@ func (s *sched) refillLocked(p *pool, want int, now time.Time) {
 	if p.spec.Limit == 0 {
 		return // a zero budget never grants
 	}
-	s.exchangeLocked(p, lease(p.spec, want), 0, now)
+	s.exchangeLocked(p, leaseSize(p.spec, want), 0, now)
 }
 
 // exchangeLocked reports p's hold to KV, returns ret unused permits and

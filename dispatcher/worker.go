@@ -161,6 +161,16 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 		if err != nil {
 			return err
 		}
+		if a.job.GetRun() == rec.GetRun()+1 && jobs.Terminal(rec.GetStatus()) {
+			// A replayed run whose replay did not get to write the record:
+			// the message is the truth.
+			jobs.StartRun(rec, a.job, d.cfg.Now())
+			if rev, err = d.store.Put(ctx, rec, rev); errors.Is(err, jobs.ErrConflict) {
+				continue
+			} else if err != nil {
+				return err
+			}
+		}
 		a.rec, a.rev = rec, rev
 		break
 	}

@@ -68,9 +68,9 @@ type replayInput struct {
 	Limit  int      `json:"limit"`
 }
 
-// replayDLQ is POST /admin/v1/dlq/replay: exhausted webhook deliveries go
-// back to their endpoint with fresh attempts. Job entries are skipped
-// (job replay is not implemented yet).
+// replayDLQ is POST /admin/v1/dlq/replay: failed jobs start a new run
+// (paced by the quotas like any job) and exhausted webhook deliveries go
+// back to their endpoint with fresh attempts.
 func (s *Server) replayDLQ(c *gin.Context) {
 	var in replayInput
 	if perr := readJSON(c, &in, false); perr != nil {
@@ -112,7 +112,7 @@ func (s *Server) replayDLQ(c *gin.Context) {
 			seqs = append(seqs, n)
 		}
 	}
-	res, err := dlq.Replay(c, s.deps.Resources, seqs)
+	res, err := dlq.Replay(c, s.deps.Resources, s.deps.Jobs, seqs)
 	if err != nil {
 		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "replay stopped: " + err.Error(), RetryAfter: 2})
 		return

@@ -44,6 +44,7 @@ type Entry struct {
 
 	seq  uint64
 	task *cpibv1.Delivery
+	job  *cpibv1.Job
 }
 
 // Query selects entries. Zero fields do not filter.
@@ -154,7 +155,7 @@ func decode(subject string, h headers, data []byte, seq uint64, at time.Time) (E
 			e.Kind = KindJob
 			return e, true // undecodable job message: still listed
 		}
-		e.Kind, e.JobID, e.Run, e.Attempts = KindJob, j.GetId(), j.GetRun(), j.GetAttempts()
+		e.Kind, e.JobID, e.Run, e.Attempts, e.job = KindJob, j.GetId(), j.GetRun(), j.GetAttempts(), j
 	default:
 		return Entry{}, false
 	}

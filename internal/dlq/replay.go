@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
@@ -25,14 +26,13 @@ type Result struct {
 	Skipped  []Skipped `json:"skipped"`
 }
 
-// ReasonJobReplay is why job entries are skipped.
-const ReasonJobReplay = "job replay is not available yet; only callback deliveries are replayed"
-
-// Replay puts the deliveries with the given DLQ sequences back on their
-// lanes, attempts reset, and removes them from the DLQ. The deliverer
-// picks them up within its reconcile interval. Unknown sequences and job
-// entries are skipped.
-func Replay(ctx context.Context, res *natsx.Resources, seqs []uint64) (Result, error) {
+// Replay puts the entries with the given DLQ sequences back to work and
+// removes them from the DLQ. A failed job starts a new run (DESIGN 5: run+1,
+// attempts from 0, status queued) on its queue, where the dispatchers pace
+// it by the client's and the flow's quotas like any job; a dead delivery
+// goes back to its lane with its attempts reset. Unknown sequences and
+// entries that cannot be replayed are skipped with the reason.
+func Replay(ctx context.Context, res *natsx.Resources, store *jobs.Store, seqs []uint64) (Result, error) {
 	out := Result{Replayed: []string{}, Skipped: []Skipped{}}
 	for _, seq := range seqs {
 		id := strconv.FormatUint(seq, 10)
@@ -49,12 +49,22 @@ func Replay(ctx context.Context, res *natsx.Resources, seqs []uint64) (Result, e
 		case !ok:
 			out.Skipped = append(out.Skipped, Skipped{ID: id, Reason: "undecodable entry"})
 			continue
-		case e.Kind == KindJob:
-			out.Skipped = append(out.Skipped, Skipped{ID: id, Reason: ReasonJobReplay})
+		case e.Kind == KindJob && e.job == nil:
+			out.Skipped = append(out.Skipped, Skipped{ID: id, Reason: "undecodable job message"})
 			continue
-		}
-		if err := replayDelivery(ctx, res, e.task, seq); err != nil {
-			return out, err
+		case e.Kind == KindJob:
+			reason, err := replayJob(ctx, res, store, e.job)
+			if err != nil {
+				return out, err
+			}
+			if reason != "" {
+				out.Skipped = append(out.Skipped, Skipped{ID: id, Reason: reason})
+				continue
+			}
+		default:
+			if err := replayDelivery(ctx, res, e.task, seq); err != nil {
+				return out, err
+			}
 		}
 		if err := res.DLQ.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return out, fmt.Errorf("dlq: remove %d after replay: %w", seq, err)
@@ -63,6 +73,50 @@ func Replay(ctx context.Context, res *natsx.Resources, seqs []uint64) (Result, e
 	}
 	return out, nil
 }
+
+// replayJob starts the next run of a failed job. The message is published
+// before the record moves, so a crash in between leaves a message that the
+// dispatcher adopts (it writes the new run's record itself). It returns why
+// the job was not replayed, or "".
+func replayJob(ctx context.Context, res *natsx.Resources, store *jobs.Store, job *cpibv1.Job) (string, error) {
+	rec, _, err := store.Get(ctx, job.GetId())
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return "the job's record is gone (retention passed)", nil
+	case err != nil:
+		return "", fmt.Errorf("dlq: read job %s: %w", job.GetId(), err)
+	case rec.GetRun() != job.GetRun():
+		return "the job was replayed already (run " + strconv.Itoa(int(rec.GetRun())) + ")", nil
+	case rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_FAILED:
+		return "the job's run did not fail", nil
+	}
+	now := store.Now()
+	next := jobs.NextRun(job, rec.GetRun(), now)
+	b, err := proto.Marshal(next)
+	if err != nil {
+		return "", fmt.Errorf("dlq: encode job: %w", err)
+	}
+	if _, err := natsx.EnsureConsumer(ctx, res.JS, natsx.KindQueue, job.GetClient(), job.GetFlow(), res.Layout.AckWait); err != nil {
+		return "", err
+	}
+	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow()), Data: b}
+	if _, err := res.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("%s.%d", job.GetId(), next.GetRun()))); err != nil {
+		return "", fmt.Errorf("dlq: requeue job %s: %w", job.GetId(), err)
+	}
+	_, _, err = store.Mutate(ctx, job.GetId(), func(r *cpibv1.JobRecord) error {
+		if r.GetRun() != job.GetRun() || !jobs.Terminal(r.GetStatus()) {
+			return errAdopted // the dispatcher took the new run over already
+		}
+		jobs.StartRun(r, next, now)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errAdopted) {
+		return "", fmt.Errorf("dlq: record new run of %s: %w", job.GetId(), err)
+	}
+	return "", nil
+}
+
+var errAdopted = errors.New("run adopted")
 
 // replayDelivery publishes the delivery again as a fresh task. The DLQ
 // sequence in Nats-Msg-Id makes a repeated replay of one entry harmless.

@@ -1,0 +1,104 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/internal/lease"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// sweepLease names the KV lease of the expiry sweeper: one dispatcher at a
+// time sweeps.
+const sweepLease = "expiry-sweeper"
+
+// sweepSubjects are the queued jobs the sweeper looks at: new jobs only
+// (a job in retry was dispatched and does not expire).
+const sweepSubjects = "cpib.jobs.q.>"
+
+// sweepLoop runs the expiry sweeper whenever this dispatcher holds the
+// lease. Expiry is also checked when a job is pulled; the sweeper catches
+// the jobs that are never pulled: their flow is disabled or unavailable,
+// their client disabled, or they wait for a quota.
+func (d *Dispatcher) sweepLoop(ctx context.Context) {
+	m, err := lease.New(lease.Config{KV: d.res.Leases, Holder: d.holder, Log: d.cfg.Logger})
+	if err != nil {
+		d.cfg.Logger.Error("dispatcher: expiry sweeper disabled", "err", err)
+		return
+	}
+	_ = m.Run(ctx, sweepLease, func(ctx context.Context) error {
+		var cursor uint64
+		for {
+			cursor = d.sweep(ctx, cursor)
+			wait := d.cfg.SweepInterval
+			if cursor != 0 {
+				wait = 0 // more to look at
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+	})
+}
+
+// sweep looks at up to SweepBatch queued messages from sequence after and
+// fails the expired ones. It returns where to go on, 0 at the end.
+func (d *Dispatcher) sweep(ctx context.Context, after uint64) uint64 {
+	seq := after + 1
+	for range d.cfg.SweepBatch {
+		m, err := d.res.Jobs.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(sweepSubjects))
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) && ctx.Err() == nil {
+				d.cfg.Logger.Warn("dispatcher: expiry sweep read failed", "err", err)
+			}
+			return 0
+		}
+		d.expire(ctx, m)
+		seq = m.Sequence + 1
+	}
+	return seq - 1
+}
+
+// expire fails one undispatched job whose expires_at has passed, with one
+// terminal event, and removes its message.
+func (d *Dispatcher) expire(ctx context.Context, m *jetstream.RawStreamMsg) {
+	job := &cpibv1.Job{}
+	now := d.cfg.Now()
+	if proto.Unmarshal(m.Data, job) != nil || job.GetAttempts() != 0 ||
+		job.GetExpiresAt() == nil || !now.After(job.GetExpiresAt().AsTime()) {
+		return
+	}
+	rec, rev, err := d.store.Get(ctx, job.GetId())
+	if err != nil || rec.GetRun() != job.GetRun() {
+		return
+	}
+	flow, ok := d.cat.Flow(job.GetFlow())
+	jerr := expiryError(rec, flow, ok, now)
+	if jerr == nil {
+		return
+	}
+	rec.Status, rec.Error = cpibv1.JobStatus_JOB_STATUS_FAILED, jerr
+	rec.UpdatedAt, rec.CompletedAt = timestamppb.New(now), timestamppb.New(now)
+	rec.DispatchSeq = m.Sequence // this message ended the run
+	if _, err := d.store.Put(ctx, rec, rev); err != nil {
+		return // pulled meanwhile, or JetStream trouble: the next sweep sees
+	}
+	if err := d.store.PublishEvent(ctx, rec, nats.Header{}); err != nil {
+		// The message stays; when it is pulled, its handler finds the run
+		// ended by it and publishes the event.
+		d.cfg.Logger.Warn("dispatcher: expired job's event not published yet", "job_id", job.GetId(), "err", err)
+		return
+	}
+	d.cfg.Observer.Completed(ctx, job.GetClient(), job.GetFlow(), jobs.StatusName(rec.GetStatus()), jerr.GetCode())
+	if err := d.res.Jobs.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		d.cfg.Logger.Debug("dispatcher: expired job's message not removed; dropped when pulled", "job_id", job.GetId(), "err", err)
+	}
+}
