@@ -27,8 +27,6 @@ func knownPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E
 // DefaultPhases are the phases run when none are given.
 func DefaultPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E} }
 
-// ErrFairnessNotImplemented is returned when the fairness phase is asked for.
-var ErrFairnessNotImplemented = errors.New("the fairness phase is not implemented yet (DESIGN 10); use --phases baseline,accept,e2e")
 
 // Fsync modes, as in `cpibroker serve --fsync`.
 const (
@@ -120,6 +118,20 @@ type Config struct {
 	// the bench flow, each with its own (client, flow) consumer and no jobs:
 	// the dispatcher carries a puller for each while the phase measures.
 	IdleConsumers int
+	// Flood is how many jobs client A queues in the fairness phase.
+	// Default 100000.
+	Flood int
+	// FairnessRate is client B's steady submit rate (jobs/s) in the
+	// fairness phase. Default 20.
+	FairnessRate float64
+	// FairnessWindow is how long B submits, alone and under the flood.
+	// Default 5s.
+	FairnessWindow time.Duration
+	// NonBindingLimits gives the bench client a quota (rate, burst,
+	// concurrency, daily allowance) and the bench flow a rate and
+	// concurrency that never bind, so the run measures what enforcing
+	// global quotas costs (compare with a run without).
+	NonBindingLimits bool
 }
 
 func (c *Config) setDefaults() {
@@ -153,6 +165,15 @@ func (c *Config) setDefaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.Flood == 0 {
+		c.Flood = 100_000
+	}
+	if c.FairnessRate == 0 {
+		c.FairnessRate = 20
+	}
+	if c.FairnessWindow == 0 {
+		c.FairnessWindow = 5 * time.Second
+	}
 }
 
 // Validate reports every impossible setting in one error.
@@ -175,8 +196,6 @@ func (c *Config) Validate() error {
 	}
 	for _, p := range c.Phases {
 		switch {
-		case p == PhaseFairness:
-			errs = append(errs, ErrFairnessNotImplemented)
 		case !slices.Contains(knownPhases(), p):
 			errs = append(errs, fmt.Errorf("unknown phase %q", p))
 		}
@@ -186,6 +205,15 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleConsumers < 0 || c.IdleConsumers > MaxIdleConsumers {
 		errs = append(errs, fmt.Errorf("--idle-consumers must be 0..%d, got %d", MaxIdleConsumers, c.IdleConsumers))
+	}
+	if c.Flood < 1 || c.Flood > 10_000_000 {
+		errs = append(errs, fmt.Errorf("--flood must be 1..10000000, got %d", c.Flood))
+	}
+	if c.FairnessRate <= 0 || c.FairnessRate > 1000 {
+		errs = append(errs, fmt.Errorf("--fairness-rate must be above 0 and at most 1000 jobs/s, got %g", c.FairnessRate))
+	}
+	if c.FairnessWindow < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--fairness-window must be at least 100ms, got %s", c.FairnessWindow))
 	}
 	if c.DrainTimeout < time.Second {
 		errs = append(errs, errors.New("drain timeout must be at least 1s"))

@@ -54,20 +54,17 @@ func TestConfig_defaults(t *testing.T) {
 func TestConfig_Validate_collects_every_error(t *testing.T) {
 	c := Config{
 		Duration: time.Millisecond, Concurrency: MaxConcurrency + 1, PayloadBytes: MaxPayload + 1,
-		CPILatency: time.Hour, Fsync: "sometimes", Phases: []Phase{PhaseFairness, "x"},
+		CPILatency: time.Hour, Fsync: "sometimes", Phases: []Phase{PhaseFairness, "x"}, Flood: -1, FairnessRate: 5000,
 	}
 	c.setDefaults()
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"--duration", "--concurrency", "--payload", "--cpi-latency", "--fsync", "not implemented", `unknown phase "x"`} {
+	for _, want := range []string{"--duration", "--concurrency", "--payload", "--cpi-latency", "--fsync", "--flood", "--fairness-rate", `unknown phase "x"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
-	}
-	if !errors.Is(err, ErrFairnessNotImplemented) {
-		t.Error("fairness must be ErrFairnessNotImplemented")
 	}
 }
 
@@ -107,7 +104,8 @@ func TestParseArgs_errors(t *testing.T) {
 		{[]string{"--duration", "10ms"}, "--duration must be"},
 		{[]string{"--fsync", "never"}, "--fsync must be"},
 		{[]string{"--cpi-latency", "-1s"}, "--cpi-latency must be"},
-		{[]string{"--phases", "baseline,fairness"}, "fairness phase is not implemented yet"},
+		{[]string{"--flood", "-1"}, "--flood must be"},
+		{[]string{"--fairness-rate", "-1"}, "--fairness-rate must be"},
 		{[]string{"--phases", "warmup"}, `unknown phase "warmup"`},
 		{[]string{"extra"}, "no arguments"},
 		{[]string{"--nope"}, "flag provided but not defined"},

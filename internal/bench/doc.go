@@ -14,13 +14,15 @@
 //     front, as a real partner would.
 //   - e2e: the same with dispatching on: submits for the duration, then a
 //     wait, without HTTP polling, until every accepted job is terminal.
-//   - fairness: named in DESIGN 10 but not implemented yet; asking for it
-//     is an error.
+//   - fairness: client A queues --flood jobs (dispatching paused while
+//     they are accepted), then client B submits --fairness-rate jobs/s
+//     while A's backlog drains; B's queue wait is compared with B alone.
 //
 // The bench iFlow is not CSRF protected (a CSRF-protected iFlow costs one
 // token fetch per session and one header per call, not a per-job round
 // trip), answers at once unless --cpi-latency, and the bench flow and client
-// have no limits (policy rate 0, concurrency 0, no client quota).
+// have no limits (policy rate 0, concurrency 0, no client quota) unless
+// --non-binding-limits gives them limits that never bind.
 //
 // Every phase uses the same load generator (load.go): Concurrency
 // goroutines sharing one http.Client whose transport keeps Concurrency idle

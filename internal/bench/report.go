@@ -9,7 +9,7 @@ type Report struct {
 	Broker   Broker    `json:"broker"`
 	Ratios   Ratios    `json:"ratios"`
 	Targets  []Target  `json:"targets"`
-	Fairness *Fairness `json:"fairness,omitempty"` // not implemented yet: always omitted
+	Fairness *Fairness `json:"fairness,omitempty"` // only when the fairness phase ran
 }
 
 // Machine describes where the run happened.
@@ -31,6 +31,8 @@ type Params struct {
 	DurationS    float64  `json:"duration_s"`
 	CPILatencyMS float64  `json:"cpi_latency_ms"`
 	Phases       []string `json:"phases"`
+	// NonBindingLimits: quotas and flow limits were set but never bind.
+	NonBindingLimits bool `json:"non_binding_limits,omitempty"`
 }
 
 // Baseline is the bare Gin + one publish reference.
@@ -108,12 +110,24 @@ type Ratios struct {
 	P99 float64 `json:"p99"`
 }
 
-// Fairness is the (future) fairness phase of DESIGN 10.
+// Fairness is the fairness phase of DESIGN 10: client B's queue wait
+// (created_at → completed_at) at a low steady rate, alone and while client
+// A's flood of Flood queued jobs drains.
 type Fairness struct {
 	BP50MSAlone float64 `json:"b_p50_ms_alone"`
 	BP99MSAlone float64 `json:"b_p99_ms_alone"`
 	BP50MSFlood float64 `json:"b_p50_ms_flood"`
 	BP99MSFlood float64 `json:"b_p99_ms_flood"`
+	// Flood is how many of A's jobs were accepted and queued.
+	Flood int64 `json:"flood"`
+	// BJobsAlone and BJobsFlood are B's measured jobs.
+	BJobsAlone uint64 `json:"b_jobs_alone"`
+	BJobsFlood uint64 `json:"b_jobs_flood"`
+	// ALeftQueued is how many of A's jobs were still queued when B's last
+	// job under the flood ended (above 0: B was measured under the flood).
+	ALeftQueued uint64 `json:"a_left_queued"`
+	// BLost counts B's jobs not terminal within the drain timeout.
+	BLost int64 `json:"b_lost"`
 }
 
 // Target is one goal of DESIGN 10 and whether the run met it.

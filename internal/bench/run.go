@@ -34,6 +34,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Params: Params{
 			PayloadBytes: cfg.PayloadBytes, Concurrency: cfg.Concurrency,
 			DurationS: round(cfg.Duration.Seconds(), 3), CPILatencyMS: ms(cfg.CPILatency),
+			NonBindingLimits: cfg.NonBindingLimits,
 		},
 	}
 	for _, p := range cfg.Phases {
@@ -96,6 +97,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fillE2E(&rep.Broker, res)
 		logf(cfg.Progress, "bench: e2e done: %d jobs in %.2fs, %.0f jobs/s, lost %d, failed %d",
 			res.completed, res.elapsed.Seconds(), rep.Broker.E2EJobsPerS, res.lost, res.failed)
+	}
+	if cfg.runs(PhaseFairness) {
+		dir, err := phaseDir(PhaseFairness)
+		if err != nil {
+			return nil, err
+		}
+		logf(cfg.Progress, "bench: fairness starting: A floods %d jobs, B submits %.0f/s", cfg.Flood, cfg.FairnessRate)
+		res, err := runFairness(ctx, cfg, dir, payload)
+		if err != nil {
+			return nil, fmt.Errorf("bench: fairness: %w", err)
+		}
+		rep.Fairness = fairnessReport(res)
 	}
 	rep.Ratios = computeRatios(rep.Baseline, rep.Broker)
 	rep.Targets = evaluateTargets(rep.Ratios, rep.Broker, cfg.runs)

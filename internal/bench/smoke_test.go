@@ -80,11 +80,37 @@ func TestRun_smoke(t *testing.T) {
 		t.Errorf("e2e %+v", rep.Broker.E2E)
 	}
 	if rep.Fairness != nil {
-		t.Error("fairness is not implemented and must be omitted")
+		t.Error("fairness did not run and must be omitted")
 	}
 	var text bytes.Buffer
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", text.String())
+}
+
+// TestRun_fairness_smoke runs a small fairness phase (with non-binding
+// limits on the flood's client) and checks its figures are there.
+func TestRun_fairness_smoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the fairness phase for a few seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := bench.Run(ctx, bench.Config{
+		Phases: []bench.Phase{bench.PhaseFairness}, Concurrency: 8, Flood: 300, FairnessRate: 50,
+		FairnessWindow: 300 * time.Millisecond, NonBindingLimits: true,
+		DataDir: t.TempDir(), DrainTimeout: 20 * time.Second, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	f := rep.Fairness
+	if f == nil || f.Flood != 300 || f.BJobsAlone == 0 || f.BJobsFlood == 0 || f.BLost != 0 || f.BP99MSAlone <= 0 || f.BP99MSFlood <= 0 {
+		t.Fatalf("fairness %+v\n%s", f, progress.String())
+	}
+	if !rep.Params.NonBindingLimits {
+		t.Error("params.non_binding_limits")
+	}
 }

@@ -97,7 +97,16 @@ func (s *system) register(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("bench: provider: %w", err)
 	}
 	policy := catalog.DefaultPolicy()
-	policy.Rate, policy.Concurrency = 0, 0 // unlimited
+	// The bench measures the broker, not a policy: the flow is unlimited
+	// (DESIGN 10: clients without limits), unless --non-binding-limits sets
+	// limits far above what the machine can reach, to measure what
+	// enforcing them costs.
+	policy.Rate, policy.Concurrency = 0, 0
+	var quota *catalog.Quota
+	if cfg.NonBindingLimits {
+		policy.Rate, policy.Concurrency = 1e6, 100_000
+		quota = &catalog.Quota{Rate: 1e6, Burst: 1_000_000, Concurrency: 100_000, Allow: 1_000_000_000, Interval: "day"}
+	}
 	policy.Timeout = catalog.Duration(max(time.Minute, cfg.CPILatency+30*time.Second))
 	if err := cat.PutFlow(ctx, catalog.Flow{
 		ID: benchFlow, Provider: benchProvider, ArtifactID: benchIFlow, Address: benchAddress,
@@ -117,6 +126,7 @@ func (s *system) register(ctx context.Context, cfg Config) error {
 	if err := cat.PutClient(ctx, catalog.Client{
 		ID: benchClient, Name: "Benchmark partner", Roles: []string{catalog.RolePartner}, Enabled: true,
 		Grants: []string{benchFlow}, CallbackPrefixes: []string{}, Weight: 1, SecretHashes: []string{hash},
+		Quota: quota, MaxBacklog: 10_000_000,
 	}, false); err != nil {
 		return fmt.Errorf("bench: client: %w", err)
 	}

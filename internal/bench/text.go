@@ -67,6 +67,18 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  own = the first AccountInfo reading + the JOBS stream-info polls of the drain\n")
 	}
 
+	if f := r.Fairness; f != nil {
+		fmt.Fprintf(&b, "\nfairness: client B's queue wait (created → completed), %d jobs alone, %d under A's flood of %d queued jobs (%d still queued at the end)\n",
+			f.BJobsAlone, f.BJobsFlood, f.Flood, f.ALeftQueued)
+		fmt.Fprintf(&b, "  alone:  p50 %.3f ms, p99 %.3f ms\n  flood:  p50 %.3f ms, p99 %.3f ms\n", f.BP50MSAlone, f.BP99MSAlone, f.BP50MSFlood, f.BP99MSFlood)
+		if f.BLost > 0 {
+			fmt.Fprintf(&b, "  B's jobs not terminal in time: %d\n", f.BLost)
+		}
+	}
+	if r.Params.NonBindingLimits {
+		b.WriteString("\nlimits: the bench client has a quota and the bench flow a rate and concurrency that never bind\n")
+	}
+
 	fmt.Fprintf(&b, "\ntargets (DESIGN 10, ratios to this run's baseline):\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, t := range r.Targets {
