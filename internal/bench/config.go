@@ -27,7 +27,6 @@ func knownPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E
 // DefaultPhases are the phases run when none are given.
 func DefaultPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E} }
 
-
 // Fsync modes, as in `cpibroker serve --fsync`.
 const (
 	FsyncInterval = "interval"

@@ -20,7 +20,7 @@ const benchClientB = "bench-b"
 // (created_at → completed_at; the iFlow answers at once unless
 // --cpi-latency) alone and while A's flood drains.
 type fairnessResult struct {
-	alone, flood *Histogram
+	alone, flood  *Histogram
 	floodAccepted int64
 	aLeft         uint64 // A's jobs still queued when B's last flood job ended
 	bLost         int64
@@ -179,4 +179,3 @@ func fairnessReport(r fairnessResult) *Fairness {
 		ALeftQueued: r.aLeft, BLost: r.bLost,
 	}
 }
-
