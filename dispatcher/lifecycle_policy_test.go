@@ -100,12 +100,11 @@ func TestExpiredJobsFailBySweeperAndAtPull(t *testing.T) {
 			t.Fatalf("%d calls to %s", n, f)
 		}
 	}
-	ev := eventsOf(t, sys, sys.Creds.Partner.ClientID)
-	for _, id := range []string{offID, goneID, lateID} {
-		if n := ev["evt_"+id+"_1 job.failed"]; n != 1 {
-			t.Fatalf("%d job.failed events for %s (%v)", n, id, ev)
-		}
-	}
+	// The event follows the terminal record.
+	testkit.Eventually(t, 5*time.Second, "one job.failed event each", func() bool {
+		ev := eventsOf(t, sys, sys.Creds.Partner.ClientID)
+		return ev["evt_"+offID+"_1 job.failed"] == 1 && ev["evt_"+goneID+"_1 job.failed"] == 1 && ev["evt_"+lateID+"_1 job.failed"] == 1
+	})
 	// The sweeper removed the messages: nothing is left queued.
 	testkit.Eventually(t, 5*time.Second, "no queued messages", func() bool {
 		info, err := sys.Broker.Resources.Jobs.Info(context.Background(), jetstream.WithSubjectFilter("cpib.jobs.q.>"))
@@ -150,12 +149,15 @@ func TestDLQReplayStartsANewRun(t *testing.T) {
 			t.Fatalf("replayed job %+v", j)
 		}
 	}
-	ev := eventsOf(t, sys, sys.Creds.Partner.ClientID)
-	for _, id := range ids {
-		if ev["evt_"+id+"_1 job.failed"] != 1 || ev["evt_"+id+"_2 job.succeeded"] != 1 {
-			t.Fatalf("events of %s: %v", id, ev)
+	testkit.Eventually(t, 5*time.Second, "one terminal event per run", func() bool {
+		ev := eventsOf(t, sys, sys.Creds.Partner.ClientID)
+		for _, id := range ids {
+			if ev["evt_"+id+"_1 job.failed"] != 1 || ev["evt_"+id+"_2 job.succeeded"] != 1 {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	// The entries are gone; replaying again finds nothing.
 	r = admin.Do(http.MethodPost, "/admin/v1/dlq/replay", bytes.NewReader(body), http.Header{"Content-Type": {"application/json"}})
 	r.JSON(t, &res)
@@ -227,12 +229,15 @@ func TestDeletedClientJobsCanceled(t *testing.T) {
 			return err == nil && rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_CANCELED
 		})
 	}
-	ev := eventsOf(t, sys, "leaver")
-	for _, id := range ids {
-		if ev["evt_"+id+"_1 job.canceled"] != 1 {
-			t.Fatalf("events %v", ev)
+	testkit.Eventually(t, 5*time.Second, "one job.canceled event each", func() bool {
+		ev := eventsOf(t, sys, "leaver")
+		for _, id := range ids {
+			if ev["evt_"+id+"_1 job.canceled"] != 1 {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	testkit.Eventually(t, 5*time.Second, "messages removed", func() bool {
 		info, err := sys.Broker.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.QueueSubject("leaver", flow)))
 		return err == nil && info.State.Msgs == 0
