@@ -55,10 +55,15 @@ func apiClient(sim *cpisim.Sim, id, secret string, w *waits) *odata.Client {
 }
 
 // TestGetAllPagesThousands reads 3000 endpoints in pages of 1000 (the
-// tenant's maximum) through absolute and relative __next links.
+// tenant's maximum) through absolute __next links, and a small tenant
+// through relative ones with ISO dates.
 func TestGetAllPagesThousands(t *testing.T) {
-	for _, relative := range []bool{false, true} {
-		sim := startSim(t, cpisim.Config{ODataRelativeNext: relative, ODataISODates: relative}, cpisim.GeneratedIFlows(3000))
+	for _, tc := range []struct {
+		n, pageSize, pages int
+		relative           bool
+	}{{3000, 1000, 3, false}, {25, 10, 3, true}} {
+		sim := startSim(t, cpisim.Config{ODataPageSize: tc.pageSize, ODataRelativeNext: tc.relative, ODataISODates: tc.relative},
+			cpisim.GeneratedIFlows(tc.n))
 		c := apiClient(sim, cpisim.DefaultAPIClientID, cpisim.DefaultAPIClientSecret, &waits{})
 		seen := map[string]bool{}
 		err := c.GetAll(context.Background(), "ServiceEndpoints?$expand=EntryPoints", func(r json.RawMessage) error {
@@ -72,11 +77,11 @@ func TestGetAllPagesThousands(t *testing.T) {
 			seen[se.ID] = true
 			return nil
 		})
-		if err != nil || len(seen) != 3000 {
-			t.Fatalf("relative=%v: %d distinct endpoints, err %v", relative, len(seen), err)
+		if err != nil || len(seen) != tc.n {
+			t.Fatalf("%+v: %d distinct endpoints, err %v", tc, len(seen), err)
 		}
-		if got := sim.APIRequests(); got != 3 {
-			t.Fatalf("relative=%v: %d API requests, want 3 pages", relative, got)
+		if got := sim.APIRequests(); got != tc.pages {
+			t.Fatalf("%+v: %d API requests, want %d pages", tc, got, tc.pages)
 		}
 	}
 }
