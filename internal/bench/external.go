@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // cpibStreams reports whether a stream belongs to cpibroker's layout (or
@@ -45,7 +47,7 @@ func resetExternal(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("bench: list streams: %w", err)
 	}
 	for _, name := range names {
-		if err := js.DeleteStream(ctx, name); err != nil {
+		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("bench: delete stream %s: %w", name, err)
 		}
 	}

@@ -39,7 +39,8 @@ func TestNodeLoss(t *testing.T) {
 
 // TestDispatcherCutOff: the only dispatcher loses its NATS connection with
 // jobs in flight at the simulator (as a killed process does); a new
-// dispatcher gets them after AckWait and every job ends exactly once.
+// dispatcher, started while a NATS node is down (processes start in any
+// order), gets them after AckWait and every job ends exactly once.
 func TestDispatcherCutOff(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{ingresses: 1, dispatchers: 1,
@@ -50,6 +51,7 @@ func TestDispatcherCutOff(t *testing.T) {
 	})
 	r.disp[0].Kill()
 	calls := r.first.Sim.CallCount(r.iflow)
+	r.cl.Stop(r.cl.Size() - 1)
 	r.addDispatcher(nil)
 	r.verify(ids, succeeded, time.Minute)
 	if got := r.first.Sim.CallCount(r.iflow); got <= len(ids) {
@@ -61,8 +63,8 @@ func TestDispatcherCutOff(t *testing.T) {
 // bucket step down mid-load through the JetStream API; nothing is lost.
 func TestLeaderStepDown(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{ingresses: 1, dispatchers: 2, iflow: cpisim.IFlow{ID: "StepDown"}})
-	ids, refused := r.load(400, 8, 150, func() {
+	r := newRig(t, rigOptions{ingresses: 1, dispatchers: 1, iflow: cpisim.IFlow{ID: "StepDown"}})
+	ids, refused := r.load(300, 8, 100, func() {
 		r.cl.StepDown(r.nc, natsx.StreamJobs)
 		r.cl.StepDown(r.nc, "KV_"+natsx.BucketJobs)
 	})
@@ -75,7 +77,7 @@ func TestLeaderStepDown(t *testing.T) {
 // retried and succeeds once the tenant is back.
 func TestCPIOutage(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{ingresses: 1, dispatchers: 2, iflow: cpisim.IFlow{ID: "Outage"},
+	r := newRig(t, rigOptions{ingresses: 1, dispatchers: 1, iflow: cpisim.IFlow{ID: "Outage"},
 		policy: func(p *catalog.Policy) {
 			p.MaxAttempts = 100
 			p.BackoffBase, p.BackoffCap = catalog.Duration(50*time.Millisecond), catalog.Duration(500*time.Millisecond)
@@ -83,8 +85,10 @@ func TestCPIOutage(t *testing.T) {
 		}})
 	setOutage(t, r.first.Sim.URL(), r.iflow, true)
 	ids, _ := r.load(200, 8, 200, nil)
+	// The flow's breaker opens after 5 failures and lets a probe through
+	// every second: a few calls show the outage was met.
 	testkit.Eventually(t, 30*time.Second, "calls refused by the outage", func() bool {
-		return r.first.Sim.CallCount(r.iflow) >= 50
+		return r.first.Sim.CallCount(r.iflow) >= 10
 	})
 	setOutage(t, r.first.Sim.URL(), r.iflow, false)
 	r.verify(ids, succeeded, time.Minute)
@@ -138,14 +142,3 @@ func TestNoQuorum(t *testing.T) {
 	r.verify(append(ids, more...), succeeded, time.Minute)
 }
 
-// TestStartWithNodeDown: processes start in any order, also while a node
-// is down: a dispatcher started then finds the R3 layout in place and runs
-// the jobs accepted meanwhile.
-func TestStartWithNodeDown(t *testing.T) {
-	t.Parallel()
-	r := newRig(t, rigOptions{ingresses: 1, dispatchers: 0, iflow: cpisim.IFlow{ID: "Order"}})
-	r.cl.Stop(r.cl.Size() - 1)
-	ids, _ := r.load(50, 4, 50, nil)
-	r.addDispatcher(nil)
-	r.verify(ids, succeeded, time.Minute)
-}
