@@ -102,11 +102,6 @@ func (s *Store) DeleteProvider(ctx context.Context, id string) error {
 	return casDelete(ctx, s, s.catalogKV, "provider", providerPrefix+id, id, s.providers)
 }
 
-// DeleteFlow removes a flow.
-func (s *Store) DeleteFlow(ctx context.Context, id string) error {
-	return casDelete(ctx, s, s.catalogKV, "flow", flowPrefix+id, id, s.flows)
-}
-
 // Providers returns every provider sorted by ID, from memory.
 func (s *Store) Providers() []Provider {
 	s.mu.RLock()

@@ -136,8 +136,15 @@ func submitOperation(f catalog.Flow) obj {
 	if f.Wildcard() {
 		params = append(params, header("Flow-Path", "Sub-path of the iFlow address, e.g. /orders/42.", obj{"type": "string", "pattern": "^/"}))
 	}
+	have := map[string]bool{"authorization": true, "content-type": true, "accept": true}
+	for _, p := range params {
+		have[strings.ToLower(p.(obj)["name"].(string))] = true
+	}
 	for _, h := range f.Policy.ForwardHeaders {
-		params = append(params, header(h, "Forwarded to the iFlow.", str()))
+		if !have[strings.ToLower(h)] { // a parameter is named once
+			have[strings.ToLower(h)] = true
+			params = append(params, header(h, "Forwarded to the iFlow.", str()))
+		}
 	}
 	contentType := "*/*"
 	if strings.EqualFold(f.Protocol, "SOAP") {

@@ -44,7 +44,7 @@ func validate(t *testing.T, b []byte) {
 func fixtureFlows() []catalog.Flow {
 	pol := catalog.DefaultPolicy()
 	fwd := catalog.DefaultPolicy()
-	fwd.ForwardHeaders = []string{"X-Order-Channel"}
+	fwd.ForwardHeaders = []string{"X-Order-Channel", "x-order-channel", "Idempotency-Key", "Content-Type"}
 	return []catalog.Flow{
 		{ID: "demo-slow", Provider: "demo", Title: "Slow", Description: "Waits 500 ms, then echoes.", Protocol: "REST",
 			URL: "https://t.example/http/demo/slow", Status: catalog.FlowEnabled, Policy: pol},
