@@ -121,6 +121,7 @@ func (s *Sim) adminDeploy(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, err)
 		return
 	}
+	s.log.Info("cpisim iflow deployed", "iflow", f.ID, "address", f.Address, "csrf", f.CSRF)
 	f, _ = s.deployed(id)
 	status := http.StatusCreated
 	if existed {
@@ -134,6 +135,7 @@ func (s *Sim) adminUndeploy(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, err)
 		return
 	}
+	s.log.Info("cpisim iflow undeployed", "iflow", r.PathValue("id"))
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -135,7 +135,7 @@ func (s *Sim) Deploy(f IFlow) error {
 	}
 	s.replaceLocked(f.ID, nf)
 	s.history(f.ID)
-	s.log.Info("cpisim iflow deployed", "iflow", f.ID, "address", f.Address, "csrf", f.CSRF)
+	s.log.Debug("cpisim iflow deployed", "iflow", f.ID, "address", f.Address, "csrf", f.CSRF)
 	return nil
 }
 
@@ -148,7 +148,7 @@ func (s *Sim) Undeploy(id string) error {
 		return fmt.Errorf("undeploying %q: %w", id, ErrUnknownIFlow)
 	}
 	s.replaceLocked(id, nil)
-	s.log.Info("cpisim iflow undeployed", "iflow", id)
+	s.log.Debug("cpisim iflow undeployed", "iflow", id)
 	return nil
 }
 
