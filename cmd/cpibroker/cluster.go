@@ -16,28 +16,11 @@ import (
 // `task cluster:chaos`: the local 3-node deployment, and with --chaos a
 // run that kills processes under load and reports what was lost.
 func runCluster(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
-	var (
-		cfg  localcluster.Config
-		cc   localcluster.ChaosConfig
-		dur  time.Duration
-		asJS bool
-	)
-	fs.StringVar(&cfg.NATSServer, "nats-server", "bin/nats-server", "nats-server binary (task cluster installs it from the Go module proxy)")
-	fs.StringVar(&cfg.DeployDir, "deploy", "deploy", "directory with nats/n*.conf and local/seed.yaml")
-	fs.StringVar(&cfg.Dir, "dir", "data/cluster", "data and logs of every process (the NATS configs' store_dir points here)")
-	fs.BoolVar(&cfg.Fresh, "fresh", false, "remove --dir first: a new, empty cluster")
-	fs.DurationVar(&cfg.AckWait, "ack-wait", 5*time.Second, "the dispatchers' --ack-wait")
-	fs.DurationVar(&dur, "chaos", 0, "kill processes at random under load for this long, report, and stop (0: run until interrupted)")
-	fs.IntVar(&cc.Concurrency, "concurrency", 16, "chaos: submitting workers")
-	fs.DurationVar(&cc.KillEvery, "kill-every", 4*time.Second, "chaos: pause between kills")
-	fs.StringVar(&cc.Flow, "flow", "sim-echo", "chaos: the flow submitted to")
-	fs.DurationVar(&cc.Drain, "drain", 2*time.Minute, "chaos: how long accepted jobs may take to end after the load")
-	fs.Uint64Var(&cc.Seed, "seed", 0, "chaos: seed of the victim choice (0: random)")
-	fs.BoolVar(&asJS, "json", false, "chaos: print the report as JSON")
+	fs, o := clusterFlags()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	cfg, cc, dur, asJS := o.cfg, o.cc, o.dur, o.asJS
 	cfg.PartnerSecret, cfg.AdminSecret = os.Getenv("PARTNER_SECRET"), os.Getenv("ADMIN_SECRET")
 	cfg.Out = os.Stderr
 	c, err := localcluster.Start(ctx, cfg)
@@ -78,4 +61,31 @@ local cluster is up (logs in %[1]s/logs):
 		return errors.New("chaos: accepted jobs were lost or ended more than once")
 	}
 	return nil
+}
+
+// clusterOptions are the flags of `cpibroker cluster`.
+type clusterOptions struct {
+	cfg  localcluster.Config
+	cc   localcluster.ChaosConfig
+	dur  time.Duration
+	asJS bool
+}
+
+// clusterFlags is the flag set of `cpibroker cluster`.
+func clusterFlags() (*flag.FlagSet, *clusterOptions) {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	o := &clusterOptions{}
+	fs.StringVar(&o.cfg.NATSServer, "nats-server", "bin/nats-server", "nats-server binary (task cluster installs it from the Go module proxy)")
+	fs.StringVar(&o.cfg.DeployDir, "deploy", "deploy", "directory with nats/n*.conf and local/seed.yaml")
+	fs.StringVar(&o.cfg.Dir, "dir", "data/cluster", "data and logs of every process (the NATS configs' store_dir points here)")
+	fs.BoolVar(&o.cfg.Fresh, "fresh", false, "remove --dir first: a new, empty cluster")
+	fs.DurationVar(&o.cfg.AckWait, "ack-wait", 5*time.Second, "the dispatchers' --ack-wait")
+	fs.DurationVar(&o.dur, "chaos", 0, "kill processes at random under load for this long, report, and stop (0: run until interrupted)")
+	fs.IntVar(&o.cc.Concurrency, "concurrency", 16, "chaos: submitting workers")
+	fs.DurationVar(&o.cc.KillEvery, "kill-every", 4*time.Second, "chaos: pause between kills")
+	fs.StringVar(&o.cc.Flow, "flow", "sim-echo", "chaos: the flow submitted to")
+	fs.DurationVar(&o.cc.Drain, "drain", 2*time.Minute, "chaos: how long accepted jobs may take to end after the load")
+	fs.Uint64Var(&o.cc.Seed, "seed", 0, "chaos: seed of the victim choice (0: random)")
+	fs.BoolVar(&o.asJS, "json", false, "chaos: print the report as JSON")
+	return fs, o
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -36,6 +37,8 @@ func checkArgs(args []string) error {
 		f.register(fs, r)
 	case "cpisim":
 		fs, _ = cpisimFlags()
+	case "cluster":
+		fs, _ = clusterFlags()
 	case "bench":
 		_, err := bench.ParseArgs(args[1:], io.Discard)
 		return err
@@ -515,5 +518,40 @@ func TestLocalClusterCommands(t *testing.T) {
 	}
 	if roles["nats"] != 3 || roles["ingress"] != 2 || roles["dispatcher"] != 2 || roles["cpisim"] != 1 {
 		t.Errorf("processes %v, want 3 NATS, 2 ingress, 2 dispatcher, 1 simulator", roles)
+	}
+}
+
+var tmpl = regexp.MustCompile(`\{\{[^}]*\}\}`)
+
+// TestTaskfileCommands: the cpibroker command lines of Taskfile.yml take
+// flags the binary has (template arguments such as {{.CLI_ARGS}} left out).
+func TestTaskfileCommands(t *testing.T) {
+	d := yamlDocs(t, "../../Taskfile.yml")[0]
+	tasks, _ := d["tasks"].(map[string]any)
+	n := 0
+	for name, task := range tasks {
+		for _, c := range strs(dig(task, "cmds")) {
+			c = tmpl.ReplaceAllStringFunc(c, func(m string) string {
+				if strings.Contains(m, "CLI_ARGS") {
+					return ""
+				}
+				return "60s" // a templated value, such as {{.CHAOS | default "60s"}}
+			})
+			fields := strings.Fields(c)
+			i := slices.IndexFunc(fields, func(f string) bool {
+				return f == "bin/cpibroker" || f == "./cmd/cpibroker"
+			})
+			if i < 0 || i+1 >= len(fields) || (i > 0 && fields[i-1] == "-o") {
+				continue
+			}
+			args := fields[i+1:]
+			n++
+			if err := checkArgs(args); err != nil {
+				t.Errorf("task %s: %q: %v", name, c, err)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d cpibroker command lines found in Taskfile.yml, want the run, bench and cluster tasks", n)
 	}
 }
