@@ -72,6 +72,9 @@ func TestCheckArgs(t *testing.T) {
 		{"cpisim", "--replicas", "3"},
 		{"frobnicate"},
 		{"ingress", "stray"},
+		{"dispatcher", "--listen", ":8080"},        // an ingress flag
+		{"ingress", "--dispatch-concurrency", "8"}, // a dispatcher flag
+		{"ingress", "--fsync", "always"},           // embedded server only
 	} {
 		if err := checkArgs(bad); err == nil {
 			t.Errorf("%q accepted", bad)

@@ -42,12 +42,18 @@ type serveFlags struct {
 	webhooks                                                webhookFlags
 }
 
+// register adds the flags of role r: the common ones, the ingress's
+// (serve, ingress), the dispatcher's (serve, dispatcher) and serve's own.
+// A flag of another role is refused, not silently ignored.
 func (f *serveFlags) register(fs *flag.FlagSet, r role) {
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "partner API listen address")
+	if r != roleDispatcher {
+		f.registerIngress(fs)
+	}
+	if r != roleIngress {
+		f.registerDispatcher(fs)
+	}
 	fs.StringVar(&f.adminListen, "admin-listen", "", "separate listener for /admin, /metrics and health (optional; then the partner listener serves neither /admin nor /metrics)")
-	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs or IPs of reverse proxies whose X-Forwarded-For is believed (default none)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight requests and jobs may finish; unfinished jobs are handed back to JetStream")
-	fs.DurationVar(&f.drainDelay, "drain-delay", 0, "on SIGTERM, keep the listener open this long answering 503 to new work (and /readyz 503) so load balancers move away first")
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "data directory (embedded JetStream store, signing key, demo credentials)")
 	fs.StringVar(&f.natsURL, "nats-url", "", "comma-separated NATS URLs of an external cluster (default: embedded server)")
 	fs.StringVar(&f.natsUser, "nats-user", "", "NATS user")
@@ -57,23 +63,16 @@ func (f *serveFlags) register(fs *flag.FlagSet, r role) {
 	fs.StringVar(&f.natsCA, "nats-ca", "", "CA file for NATS TLS")
 	fs.StringVar(&f.natsCert, "nats-cert", "", "client certificate for NATS TLS")
 	fs.StringVar(&f.natsKey, "nats-key", "", "client key for NATS TLS")
-	fs.StringVar(&f.natsListen, "nats-listen", "", "also expose the embedded NATS server on this address (e.g. 127.0.0.1:4222)")
 	fs.IntVar(&f.replicas, "replicas", 1, "stream and bucket replicas (3 on a cluster)")
-	fs.StringVar(&f.fsync, "fsync", "interval", "embedded JetStream durability: interval (survives a killed process) or always (survives power loss)")
-	fs.StringVar(&f.publicURL, "public-url", "", "base URL partners use; the token issuer (default http://<listen>)")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file for the partner API")
-	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file for the partner API")
-	fs.StringVar(&f.signingKey, "signing-key", "", "Ed25519 token signing key, PEM (default <data-dir>/signing-key.pem, created if missing)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.Int64Var(&f.maxPayload, "max-payload", 64<<20, "largest accepted request body in bytes")
 	fs.IntVar(&f.inlineMax, "inline-max", 256<<10, "payloads and results above this many bytes go to the object store")
-	fs.IntVar(&f.concurrency, "dispatch-concurrency", 256, "CPI calls in flight per dispatcher process")
 	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "redelivery delay of a job whose dispatcher died")
 	fs.StringVar(&f.config, "config", "", "YAML seed of providers, flows and clients; creates what is missing (secrets as ${ENV} or plain text, stored hashed)")
 	fs.BoolVar(&f.configOverwrite, "config-overwrite", false, "let --config replace existing providers, flows and clients")
-	fs.Var(&f.idps, "idp", "accept tokens of an external IdP (repeatable): issuer=URL,audience=AUD,jwks_url=URL[,client_claim=client_id][,name=N]")
 	f.webhooks.register(fs)
 	if r == roleAll {
+		fs.StringVar(&f.natsListen, "nats-listen", "", "also expose the embedded NATS server on this address (e.g. 127.0.0.1:4222)")
+		fs.StringVar(&f.fsync, "fsync", "interval", "embedded JetStream durability: interval (survives a killed process) or always (survives power loss)")
 		fs.BoolVar(&f.demo, "demo", false, "also run a simulated CPI tenant with demo flows and credentials")
 	}
 }
