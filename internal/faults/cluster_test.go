@@ -141,4 +141,3 @@ func TestNoQuorum(t *testing.T) {
 	more, _ := r.load(20, 4, 20, nil)
 	r.verify(append(ids, more...), succeeded, time.Minute)
 }
-
