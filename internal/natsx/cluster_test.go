@@ -14,7 +14,7 @@ import (
 // cluster gives every stream, bucket and object store three replicas;
 // a layout first made with one replica is scaled up in place, its data
 // kept; a later Ensure with the same layout (another process starting)
-// changes nothing.
+// changes nothing, and one with --replicas 1 lowers nothing.
 func TestEnsure_replicas_on_a_cluster(t *testing.T) {
 	ctx := ctxT(t)
 	cl := testkit.StartCluster(t, 3)
@@ -45,6 +45,19 @@ func TestEnsure_replicas_on_a_cluster(t *testing.T) {
 	}
 	if n < 13 { // 5 streams, 7 buckets, 1 object store
 		t.Errorf("%d streams, want at least 13", n)
+	}
+	// A process started with the default --replicas 1 keeps R3.
+	if _, err := natsx.Ensure(ctx, js, natsx.Layout{Replicas: 1}); err != nil {
+		t.Fatalf("Ensure R1 after R3: %v", err)
+	}
+	for name := range js.StreamNames(ctx).Name() {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.Replicas; got != 3 {
+			t.Errorf("stream %s went down to %d replicas after an R1 Ensure", name, got)
+		}
 	}
 	kv, err := js.KeyValue(ctx, natsx.BucketJobs)
 	if err != nil {

@@ -143,6 +143,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 	}
 	for _, s := range streams {
 		if err := settle(ctx, func(ctx context.Context) (err error) {
+			s.cfg.Replicas = keepReplicas(ctx, js, s.cfg.Name, l.Replicas)
 			*s.dst, err = js.CreateOrUpdateStream(ctx, s.cfg)
 			return err
 		}); err != nil {
@@ -163,8 +164,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 	}
 	for _, b := range buckets {
 		b.cfg.Storage = jetstream.FileStorage
-		b.cfg.Replicas = l.Replicas
 		if err := settle(ctx, func(ctx context.Context) (err error) {
+			b.cfg.Replicas = keepReplicas(ctx, js, "KV_"+b.cfg.Bucket, l.Replicas)
 			*b.dst, err = js.CreateOrUpdateKeyValue(ctx, b.cfg)
 			return err
 		}); err != nil {
@@ -173,13 +174,27 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 	}
 	if err := settle(ctx, func(ctx context.Context) (err error) {
 		r.Payloads, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: ObjectPayloads, TTL: l.Retention, Storage: jetstream.FileStorage, Replicas: l.Replicas,
+			Bucket: ObjectPayloads, TTL: l.Retention, Storage: jetstream.FileStorage,
+			Replicas: keepReplicas(ctx, js, "OBJ_"+ObjectPayloads, l.Replicas),
 		})
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("natsx: object store %s: %w", ObjectPayloads, explain(err, l.Replicas))
 	}
 	return r, nil
+}
+
+// keepReplicas is the replica count to ask for a stream: want, or the
+// stream's current count when that is higher. Ensure raises replicas but
+// never lowers them: one process started without --replicas 3 must not
+// take a cluster's jobs down to one copy. Lowering is an operator's
+// explicit act (nats stream edit).
+func keepReplicas(ctx context.Context, js jetstream.JetStream, stream string, want int) int {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return want
+	}
+	return max(want, s.CachedInfo().Config.Replicas)
 }
 
 // settleTimeout bounds how long Ensure waits out a cluster that is still
