@@ -40,8 +40,11 @@ Usage:
   cpibroker admin keys list|rotate
   cpibroker admin audit [--actor ID] [--action A] [--since T] [--until T] [--limit N] [--cursor C]
   cpibroker admin dlq list [--client ID] [--flow ID] [--kind job|callback] [--code C] [--since T] [--until T]
-  cpibroker admin dlq replay ID... | [--client ID] [--flow ID] [--kind callback] [--code C] [--since T] [--until T]
-                                 (webhook deliveries; job entries are skipped)
+  cpibroker admin dlq replay ID... | [--client ID] [--flow ID] [--kind job|callback] [--code C] [--since T] [--until T]
+                                 (a failed job starts a new run, paced by the quotas; a dead
+                                 webhook delivery goes back to its endpoint)
+  cpibroker admin breakers list
+  cpibroker admin breakers reset FLOW
 
 Every command takes:
   --url URL            the broker (default $CPIB_URL, the credentials file's base_url, or http://127.0.0.1:8080)
@@ -185,6 +188,8 @@ var commands = map[string]func(fs *flag.FlagSet) request{
 	"audit ":                        listAudit,
 	"dlq list":                      listDLQ,
 	"dlq replay":                    replayDLQ,
+	"breakers list":                 fixed("GET", "/admin/v1/breakers"),
+	"breakers reset":                byIDAt("breakers", "POST", "/reset"),
 	"providers create":              createProvider,
 	"providers list":                listAt("providers"),
 	"providers get":                 byIDAt("providers", "GET", ""),

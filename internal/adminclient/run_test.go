@@ -77,6 +77,12 @@ func TestCLI(t *testing.T) {
 	if m, err = run(getenv, "dlq", "replay", "999"); err != nil || len(m["skipped"].([]any)) != 1 {
 		t.Fatalf("dlq replay: %v %v", m, err)
 	}
+	if m, err = run(getenv, "breakers", "list"); err != nil || len(m["items"].([]any)) == 0 {
+		t.Fatalf("breakers list: %v %v", m, err)
+	}
+	if m, err = run(getenv, "breakers", "reset", "demo-echo"); err != nil || m["state"] != "closed" {
+		t.Fatalf("breakers reset: %v %v", m, err)
+	}
 	// A partner is refused.
 	env["CPIB_ADMIN_CLIENT_ID"], env["CPIB_ADMIN_CLIENT_SECRET"] = sys.Creds.Partner.ClientID, sys.Creds.Partner.ClientSecret
 	if _, err = run(getenv, "clients", "list"); err == nil || !strings.Contains(err.Error(), "invalid_scope") {

@@ -126,6 +126,10 @@ type Config struct {
 	// FairnessWindow is how long B submits, alone and under the flood.
 	// Default 5s.
 	FairnessWindow time.Duration
+	// FairnessConcurrency is the bench flow's policy.concurrency in the
+	// fairness phase: the capacity A and B share. Default 20 (DESIGN 3.1's
+	// default flow policy); -1 leaves the flow unlimited.
+	FairnessConcurrency int
 	// NonBindingLimits gives the bench client a quota (rate, burst,
 	// concurrency, daily allowance) and the bench flow a rate and
 	// concurrency that never bind, so the run measures what enforcing
@@ -173,6 +177,9 @@ func (c *Config) setDefaults() {
 	if c.FairnessWindow == 0 {
 		c.FairnessWindow = 5 * time.Second
 	}
+	if c.FairnessConcurrency == 0 {
+		c.FairnessConcurrency = 20
+	}
 }
 
 // Validate reports every impossible setting in one error.
@@ -210,6 +217,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FairnessRate <= 0 || c.FairnessRate > 1000 {
 		errs = append(errs, fmt.Errorf("--fairness-rate must be above 0 and at most 1000 jobs/s, got %g", c.FairnessRate))
+	}
+	if c.FairnessConcurrency < -1 {
+		errs = append(errs, fmt.Errorf("--fairness-concurrency must be -1 (unlimited) or above 0, got %d", c.FairnessConcurrency))
 	}
 	if c.FairnessWindow < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--fairness-window must be at least 100ms, got %s", c.FairnessWindow))

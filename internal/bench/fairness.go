@@ -20,17 +20,18 @@ const benchClientB = "bench-b"
 // (created_at → completed_at; the iFlow answers at once unless
 // --cpi-latency) alone and while A's flood drains.
 type fairnessResult struct {
-	alone, flood  *Histogram
-	floodAccepted int64
-	aLeft         uint64 // A's jobs still queued when B's last flood job ended
-	bLost         int64
+	alone, flood    *Histogram
+	floodAccepted   int64
+	flowConcurrency int
+	aLeft           uint64 // A's jobs still queued when B's last flood job ended
+	bLost           int64
 }
 
 // runFairness measures B alone, then floods A's queue with cfg.Flood jobs
 // (dispatching paused while they are accepted, so the whole flood is queued
 // at once) and measures B again while A's backlog drains.
 func runFairness(ctx context.Context, cfg Config, dir string, payload []byte) (fairnessResult, error) {
-	out := fairnessResult{alone: NewHistogram(), flood: NewHistogram()}
+	out := fairnessResult{alone: NewHistogram(), flood: NewHistogram(), flowConcurrency: max(cfg.FairnessConcurrency, 0)}
 	sys, err := startSystem(ctx, cfg, dir, false)
 	if err != nil {
 		return out, err
@@ -39,6 +40,13 @@ func runFairness(ctx context.Context, cfg Config, dir string, payload []byte) (f
 	bTok, err := sys.addPartner(ctx, benchClientB)
 	if err != nil {
 		return out, err
+	}
+	if cfg.FairnessConcurrency > 0 {
+		f, _ := sys.b.Catalog.Flow(benchFlow)
+		f.Policy.Concurrency = cfg.FairnessConcurrency
+		if err := sys.b.Catalog.PutFlow(ctx, f, false); err != nil {
+			return out, fmt.Errorf("bench: flow concurrency: %w", err)
+		}
 	}
 	client := newHTTPClient(cfg.Concurrency)
 	defer client.CloseIdleConnections()
@@ -173,7 +181,8 @@ func (s *system) addPartner(ctx context.Context, id string) (string, error) {
 // fairnessReport turns the result into the report's figures.
 func fairnessReport(r fairnessResult) *Fairness {
 	return &Fairness{
-		BP50MSAlone: ms(r.alone.Percentile(0.5)), BP99MSAlone: ms(r.alone.Percentile(0.99)),
+		FlowConcurrency: r.flowConcurrency,
+		BP50MSAlone:     ms(r.alone.Percentile(0.5)), BP99MSAlone: ms(r.alone.Percentile(0.99)),
 		BP50MSFlood: ms(r.flood.Percentile(0.5)), BP99MSFlood: ms(r.flood.Percentile(0.99)),
 		Flood: r.floodAccepted, BJobsAlone: r.alone.Count(), BJobsFlood: r.flood.Count(),
 		ALeftQueued: r.aLeft, BLost: r.bLost,

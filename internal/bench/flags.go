@@ -46,6 +46,7 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.IntVar(&o.Config.Flood, "flood", 100_000, "fairness phase: jobs client A queues at once")
 	fs.Float64Var(&o.Config.FairnessRate, "fairness-rate", 20, "fairness phase: client B's steady submit rate (jobs/s)")
 	fs.DurationVar(&o.Config.FairnessWindow, "fairness-window", 5*time.Second, "fairness phase: how long B submits, alone and under A's flood")
+	fs.IntVar(&o.Config.FairnessConcurrency, "fairness-concurrency", 20, "fairness phase: the bench flow's policy.concurrency, the capacity A and B share (-1: unlimited)")
 	fs.BoolVar(&o.Config.NonBindingLimits, "non-binding-limits", false, "give the bench client a quota and the bench flow limits that never bind (measures what enforcing quotas costs)")
 	fs.StringVar(&o.Config.DataDir, "data-dir", "", "directory for the phases' data (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&o.CPUProfile, hiddenFlag, "", "write a CPU profile of the e2e phase to this file")

@@ -118,6 +118,9 @@ type Fairness struct {
 	BP99MSAlone float64 `json:"b_p99_ms_alone"`
 	BP50MSFlood float64 `json:"b_p50_ms_flood"`
 	BP99MSFlood float64 `json:"b_p99_ms_flood"`
+	// FlowConcurrency is the bench flow's policy.concurrency in the phase
+	// (0: unlimited).
+	FlowConcurrency int `json:"flow_concurrency"`
 	// Flood is how many of A's jobs were accepted and queued.
 	Flood int64 `json:"flood"`
 	// BJobsAlone and BJobsFlood are B's measured jobs.

@@ -68,8 +68,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	if f := r.Fairness; f != nil {
-		fmt.Fprintf(&b, "\nfairness: client B's queue wait (created → completed), %d jobs alone, %d under A's flood of %d queued jobs (%d still queued at the end)\n",
-			f.BJobsAlone, f.BJobsFlood, f.Flood, f.ALeftQueued)
+		fmt.Fprintf(&b, "\nfairness: client B's queue wait (created → completed), %d jobs alone, %d under A's flood of %d queued jobs (%d still queued at the end); flow concurrency %d (0: unlimited)\n",
+			f.BJobsAlone, f.BJobsFlood, f.Flood, f.ALeftQueued, f.FlowConcurrency)
 		fmt.Fprintf(&b, "  alone:  p50 %.3f ms, p99 %.3f ms\n  flood:  p50 %.3f ms, p99 %.3f ms\n", f.BP50MSAlone, f.BP99MSAlone, f.BP50MSFlood, f.BP99MSFlood)
 		if f.BLost > 0 {
 			fmt.Fprintf(&b, "  B's jobs not terminal in time: %d\n", f.BLost)
