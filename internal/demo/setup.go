@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
@@ -126,9 +127,14 @@ func Setup(ctx context.Context, cat *catalog.Store, disc Discoverer, sim *cpisim
 		grants = append(grants, id)
 	}
 	if !flakyExisted {
-		// Enough attempts that a 50% flaky iFlow usually succeeds.
+		// Enough attempts that a 50% flaky iFlow usually succeeds, and a
+		// breaker that its designed flakiness does not trip (the default
+		// opens at a 50% failure ratio), so the demo shows retries.
 		if _, err := cat.UpdateFlow(ctx, "demo-flaky", func(f *catalog.Flow) error {
 			f.Policy.MaxAttempts = 5
+			f.Policy.Breaker.ConsecutiveFailures = 10
+			f.Policy.Breaker.FailureRatio = 0.9
+			f.Policy.Breaker.OpenFor = catalog.Duration(5 * time.Second)
 			return nil
 		}); err != nil {
 			return Credentials{}, err
