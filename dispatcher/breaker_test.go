@@ -42,6 +42,7 @@ func breakerState(t *testing.T, admin *testkit.Partner, flow string) string {
 // flow of the same tenant runs, and once the iFlow is healthy a probe
 // closes the breaker and every job succeeds.
 func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
+	t.Parallel()
 	cl := startCluster(t, 2, time.Time{})
 	sys := cl.sys
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Fragile", Name: "Fragile", Address: "/t/fragile",
@@ -49,7 +50,7 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 		unlimited(p)
 		p.BackoffBase, p.BackoffCap = catalog.Duration(10*time.Millisecond), catalog.Duration(10*time.Millisecond)
 		p.Breaker.ConsecutiveFailures = 2
-		p.Breaker.OpenFor = catalog.Duration(4 * time.Second)
+		p.Breaker.OpenFor = catalog.Duration(10 * time.Second) // longer than the checks below take under load
 	})
 	healthy := sys.AddFlow(cpisim.IFlow{ID: "Sturdy", Name: "Sturdy", Address: "/t/sturdy"}, unlimited)
 	p := sys.Partner()
@@ -98,6 +99,7 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 }
 
 func TestBreakerResetClosesEverywhere(t *testing.T) {
+	t.Parallel()
 	cl := startCluster(t, 1, time.Time{})
 	sys := cl.sys
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Broken", Name: "Broken", Address: "/t/broken",

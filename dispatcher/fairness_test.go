@@ -14,9 +14,11 @@ import (
 // of A's, so all of B's jobs are done within the first 13 calls instead of
 // waiting behind A's backlog (FIFO) or alternating 1:1.
 func TestWeightedFairSharingOfAFlow(t *testing.T) {
+	// Not parallel: the order depends on a waiting puller asking again
+	// within one call's latency.
 	sys := testkit.Start(t, testkit.Options{})
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Narrow", Name: "Narrow", Address: "/t/narrow",
-		Faults: cpisim.Faults{Latency: 30 * time.Millisecond}}, func(p *catalog.Policy) { p.Rate, p.Concurrency = 0, 1 })
+		Faults: cpisim.Faults{Latency: 50 * time.Millisecond}}, func(p *catalog.Policy) { p.Rate, p.Concurrency = 0, 1 })
 	a := sys.Partner()
 	b := addPartner(t, sys, "bee", 3, nil, flow)
 	sys.Broker.Dispatcher.Pause()

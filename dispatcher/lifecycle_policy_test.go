@@ -58,6 +58,7 @@ func eventsOf(t *testing.T, sys *testkit.System, client string) map[string]int {
 // when they expire, by the sweeper: expired, or flow_unavailable for an
 // undeployed flow; a job pulled after its expiry fails without a call.
 func TestExpiredJobsFailBySweeperAndAtPull(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewManual(time.Now())
 	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
 		c.DispatcherConfig.Now = clk.Now
@@ -115,6 +116,7 @@ func TestExpiredJobsFailBySweeperAndAtPull(t *testing.T) {
 // A failed job replayed from the DLQ runs again as run 2 (attempts from
 // 0) and ends with one terminal event per run; its DLQ entry is gone.
 func TestDLQReplayStartsANewRun(t *testing.T) {
+	t.Parallel()
 	sys := testkit.Start(t, testkit.Options{})
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Dead", Name: "Dead", Address: "/t/dead",
 		Faults: cpisim.Faults{Outage: true}}, func(pol *catalog.Policy) { unlimited(pol); pol.MaxAttempts = 1 })
@@ -169,6 +171,7 @@ func TestDLQReplayStartsANewRun(t *testing.T) {
 // Over max_backlog a submit answers 429 backlog_full with Retry-After and
 // the RateLimit headers, which a client with a quota also gets on 202s.
 func TestBacklogFull(t *testing.T) {
+	t.Parallel()
 	sys := testkit.Start(t, testkit.Options{})
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Pile", Name: "Pile", Address: "/t/pile"}, unlimited)
 	secret := "secret-piler-0123456789"
@@ -210,6 +213,7 @@ func TestBacklogFull(t *testing.T) {
 // Deleting a client cancels its queued jobs, whichever process deleted it:
 // each record canceled with one job.canceled event, the messages removed.
 func TestDeletedClientJobsCanceled(t *testing.T) {
+	t.Parallel()
 	sys := testkit.Start(t, testkit.Options{})
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Parked", Name: "Parked", Address: "/t/parked"}, unlimited)
 	leaver := addPartner(t, sys, "leaver", 1, nil, flow)

@@ -93,6 +93,7 @@ func (cl *cluster) settled(t *testing.T, iflow, pair, reason string, want int) {
 }
 
 func TestClientRateAndBurstExactWithThreeDispatchers(t *testing.T) {
+	t.Parallel()
 	cl := startCluster(t, 2, time.Time{})
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Metered", Name: "Metered", Address: "/t/metered"}, unlimited)
 	p := addPartner(t, cl.sys, "metered", 1, &catalog.Quota{Rate: 2, Burst: 4}, flow)
@@ -115,6 +116,7 @@ func TestClientRateAndBurstExactWithThreeDispatchers(t *testing.T) {
 }
 
 func TestClientAllowPerMinuteExact(t *testing.T) {
+	t.Parallel()
 	// 10 s into a minute, so 30 s later is the same minute.
 	cl := startCluster(t, 2, time.Now().UTC().Truncate(time.Minute).Add(time.Minute+10*time.Second))
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Daily", Name: "Daily", Address: "/t/daily"}, unlimited)
@@ -138,6 +140,7 @@ func TestClientAllowPerMinuteExact(t *testing.T) {
 }
 
 func TestConcurrencyQuotaAcrossDispatchers(t *testing.T) {
+	t.Parallel()
 	cl := startCluster(t, 2, time.Time{})
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Slowish", Name: "Slowish", Address: "/t/slowish",
 		Faults: cpisim.Faults{Latency: 100 * time.Millisecond}}, func(p *catalog.Policy) { p.Rate, p.Concurrency = 0, 4 })
@@ -154,6 +157,7 @@ func TestConcurrencyQuotaAcrossDispatchers(t *testing.T) {
 }
 
 func TestFlowRateAcrossClients(t *testing.T) {
+	t.Parallel()
 	cl := startCluster(t, 2, time.Time{})
 	flow := cl.sys.AddFlow(cpisim.IFlow{ID: "Shared", Name: "Shared", Address: "/t/shared"}, func(p *catalog.Policy) { p.Rate, p.Concurrency = 3, 0 })
 	other := addPartner(t, cl.sys, "other", 1, nil, flow)
