@@ -77,12 +77,18 @@ type waiter struct {
 	blockedOn    *pool
 	blockedSince time.Time // wall clock
 	marked       bool
+	waitedOn     string        // set at the grant when it had been blocked
+	waitedFor    time.Duration // how long it was
 }
 
 // ticket is what a grant holds: one slot and one permit of every pool per
 // job. done returns one job's share, giveBack unused ones.
 type ticket struct {
 	pools []*pool
+	// waited says the pair waited for a budget before this grant: which
+	// ("quota" or "concurrency") and how long (wall clock).
+	waited    string
+	waitedFor time.Duration
 }
 
 // Housekeeping cadence (wall clock): how long unused permits stay in hand,
@@ -138,7 +144,11 @@ func (s *sched) acquire(ctx context.Context, pair string, weight, want int, retr
 		s.unmarkLocked(w)
 		return 0, nil
 	}
-	return w.granted, &ticket{pools: w.pools}
+	t := &ticket{pools: w.pools}
+	if w.waitedOn != "" {
+		t.waited, t.waitedFor = w.waitedOn, w.waitedFor
+	}
+	return w.granted, t
 }
 
 // poolLocked returns the pool of key, creating it or updating its spec.
@@ -209,6 +219,9 @@ func (s *sched) dispatchLocked() {
 		s.vnow = w.tag
 		s.tags[w.pair] = w.tag + float64(n)/float64(w.weight)
 		w.granted = n
+		if w.blockedOn != nil {
+			w.waitedOn, w.waitedFor = w.blockedOn.spec.Kind.String(), wall.Sub(w.blockedSince)
+		}
 		delete(s.waiters, w)
 		s.unmarkLocked(w)
 		close(w.done)

@@ -41,7 +41,7 @@ func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, t *ticket, probe bool)
 	go func() {
 		defer d.work.Done()
 		defer d.sched.done(t)
-		d.handle(d.workCtx, m, p, probe)
+		d.handle(d.workCtx, m, p, probe, t)
 	}()
 }
 
@@ -59,7 +59,7 @@ type attempt struct {
 	probe bool
 }
 
-func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, probe bool) {
+func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, probe bool, t *ticket) {
 	a := &attempt{msg: m, probe: probe}
 	defer func() {
 		if a.probe { // no call was made: the probe reservation ends here
@@ -92,6 +92,11 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 			attribute.Int64("queue.wait_ms", time.Since(meta.Timestamp).Milliseconds()),
 		))
 	defer span.End()
+	if t != nil && t.waited != "" {
+		// The pull waited for a budget (the job meanwhile in JetStream).
+		span.AddEvent("quota_wait", trace.WithAttributes(
+			attribute.String("reason", t.waited), attribute.Int64("wait_ms", t.waitedFor.Milliseconds())))
+	}
 	a.seq, a.job, a.span = meta.Sequence.Stream, job, span
 	stopProgress := d.keepAlive(m)
 	defer stopProgress()
