@@ -91,10 +91,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g.Go(func() error { return d.reconcileLoop(gctx, adv) })
 	err = g.Wait()
 	d.mu.Lock()
-	pulls := make([]chan struct{}, 0, len(d.pullers))
 	for _, p := range d.pullers {
 		p.stop()
-		pulls = append(pulls, p.done)
 	}
 	d.mu.Unlock()
 	d.workMu.Lock()
@@ -114,7 +112,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	d.awaitPulls(pulls)
 	// Budgets in hand go back for the other dispatchers.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	d.sched.release(rctx)

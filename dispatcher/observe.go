@@ -59,20 +59,3 @@ func (d *Dispatcher) logFinished(ctx context.Context, a *attempt, st cpibv1.JobS
 	}
 	d.cfg.Logger.Log(ctx, level, "dispatcher: job finished", attrs...)
 }
-
-// awaitPulls waits (at most one long-poll) for the stopped pullers to
-// return. A pull request stays open at the server until it expires: a job
-// delivered to it after this process went away would wait for AckWait,
-// whereas a puller still reading hands it back (NAK) for another
-// dispatcher at once.
-func (d *Dispatcher) awaitPulls(pulls []chan struct{}) {
-	deadline := time.NewTimer(d.cfg.IdleWait + time.Second)
-	defer deadline.Stop()
-	for _, done := range pulls {
-		select {
-		case <-done:
-		case <-deadline.C:
-			return
-		}
-	}
-}

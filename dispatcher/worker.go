@@ -105,12 +105,10 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 		span.SetStatus(codes.Error, err.Error())
 		if ctx.Err() != nil {
 			// Shutdown grace over: hand the job back for another
-			// dispatcher. Delayed by one long-poll: this process's own pull
-			// requests are still open at the server until then and would
-			// swallow an immediate redelivery until AckWait.
+			// dispatcher to take at once.
 			span.AddEvent("released at shutdown")
 			log.InfoContext(ctx, "dispatcher: job released at shutdown; another dispatcher takes it", jobAttrs(job)...)
-			_ = m.NakWithDelay(d.cfg.IdleWait)
+			_ = m.Nak()
 			return
 		}
 		log.WarnContext(ctx, "dispatcher: job not finished; JetStream will redeliver it", append(jobAttrs(job), "err", err)...)
@@ -293,10 +291,10 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		Stream:         stream,
 	})
 	closeBody()
-	d.cfg.Observer.CPICall(ctx, a.flow.ID, statusOf(resp), time.Since(started))
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: released, not the iFlow's failure
 	}
+	d.cfg.Observer.CPICall(ctx, a.flow.ID, statusOf(resp), time.Since(started))
 	if errors.Is(callErr, cpiclient.ErrSpill) {
 		done(true)
 		return callErr // JetStream could not keep the answer (not CPI's fault): redeliver

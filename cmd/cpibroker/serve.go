@@ -113,6 +113,10 @@ func runServe(ctx context.Context, args []string, r role) error {
 		Dispatcher: r != roleIngress,
 		Logger:     log,
 		Tracing:    tracing,
+		// The demo provider still names the last run's simulator until
+		// demo.Setup updates it: jobs queued across a restart must not be
+		// sent there (their calls would fail and open the flows' breakers).
+		DispatchPaused: f.demo && r != roleIngress,
 	}
 	cfg.IdPs = f.idps
 	if f.config != "" {
@@ -152,6 +156,9 @@ func runServe(ctx context.Context, args []string, r role) error {
 		if err != nil {
 			_ = b.Stop()
 			return fmt.Errorf("demo setup: %w", err)
+		}
+		if b.Dispatcher != nil {
+			b.Dispatcher.Resume()
 		}
 		printDemo(creds, sim, f.dataDir)
 	}

@@ -123,6 +123,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		if err := metrics.ObserveDispatch(b.meters, b.Dispatcher); err != nil {
 			return nil, err
 		}
+		if cfg.DispatchPaused {
+			b.Dispatcher.Pause()
+		}
 		vc := cfg.Delivery
 		vc.Guard, vc.Logger, vc.TracerProvider, vc.Propagator = b.Guard, cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
 		vc.Observer = b.Metrics

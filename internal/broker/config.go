@@ -45,6 +45,10 @@ type Config struct {
 	SigningKey string
 	// Ingress and Dispatcher enable the roles (serve runs both).
 	Ingress, Dispatcher bool
+	// DispatchPaused starts the dispatcher paused (Dispatcher.Resume starts
+	// pulling): demo mode waits until its provider points at this run's
+	// simulator.
+	DispatchPaused bool
 	// IngressConfig, DispatcherConfig and Jobs tune the components.
 	IngressConfig    ingress.Config
 	DispatcherConfig dispatcher.Config

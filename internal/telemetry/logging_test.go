@@ -132,3 +132,23 @@ func TestLogFieldsAndNoSecrets(t *testing.T) {
 		t.Errorf("not redacted: %s", one.String())
 	}
 }
+
+// --log-level takes debug, info, warn or error (any case) and filters by it.
+func TestLogLevels(t *testing.T) {
+	for in, want := range map[string]slog.Level{"debug": slog.LevelDebug, "INFO": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError} {
+		got, err := telemetry.ParseLevel(in)
+		if err != nil || got != want {
+			t.Errorf("ParseLevel(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := telemetry.ParseLevel("verbose"); err == nil {
+		t.Error("ParseLevel accepted verbose")
+	}
+	var buf logBuffer
+	log := telemetry.NewLogger(&buf, slog.LevelWarn)
+	log.Info("hidden")
+	log.Warn("shown")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, "shown") {
+		t.Errorf("warn level wrote %s", out)
+	}
+}
