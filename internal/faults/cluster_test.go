@@ -64,7 +64,7 @@ func TestDispatcherCutOff(t *testing.T) {
 func TestLeaderStepDown(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{ingresses: 1, dispatchers: 1, iflow: cpisim.IFlow{ID: "StepDown"}})
-	ids, refused := r.load(300, 8, 100, func() {
+	ids, refused := r.load(200, 8, 60, func() {
 		r.cl.StepDown(r.nc, natsx.StreamJobs)
 		r.cl.StepDown(r.nc, "KV_"+natsx.BucketJobs)
 	})
@@ -84,7 +84,7 @@ func TestCPIOutage(t *testing.T) {
 			p.Breaker.OpenFor = catalog.Duration(time.Second)
 		}})
 	setOutage(t, r.first.Sim.URL(), r.iflow, true)
-	ids, _ := r.load(200, 8, 200, nil)
+	ids, _ := r.load(100, 8, 100, nil)
 	// The flow's breaker opens after 5 failures and lets a probe through
 	// every second: a few calls show the outage was met.
 	testkit.Eventually(t, 30*time.Second, "calls refused by the outage", func() bool {

@@ -87,6 +87,10 @@ func (r *rig) options(ingress, dispatcher bool, join *testkit.System, configure 
 			c.Layout.AckWait = ackWait
 			c.Jobs.StoreTimeout = 10 * time.Second
 			c.DispatcherConfig.Grace = time.Second
+			// Quieter background than testkit's 200 ms: several brokers
+			// share each test, and new consumers are found by advisory.
+			c.DispatcherConfig.ReconcileInterval = time.Second
+			c.Delivery.ReconcileInterval = 2 * time.Second
 			if configure != nil {
 				configure(c)
 			}
