@@ -105,7 +105,11 @@ func (b *breakers) onChange(fb *flowBreaker, flow string, to gobreaker.State) {
 		b.signalLocked()
 		b.mu.Unlock()
 	}()
-	if fb.forcing.Load() {
+	if fb.forcing.Load() || to == gobreaker.StateHalfOpen {
+		// Half-open is not shared: every dispatcher reaches it by its own
+		// timer, and a late half-open write would hide the closed record
+		// of the dispatcher whose probe succeeded. Readers derive it from
+		// an open record whose until has passed.
 		return
 	}
 	b.log.Info("dispatcher: circuit breaker changed", "flow_id", flow, "state", rec.State)

@@ -40,6 +40,9 @@ func (s *Server) listBreakers(c *gin.Context) {
 		r := breakerResource{Flow: b.Flow, State: b.State, Since: b.Since.UTC().Format(time.RFC3339Nano), By: b.By}
 		if b.State == dispatchstate.StateOpen && !b.Until.IsZero() {
 			r.Until = b.Until.UTC().Format(time.RFC3339Nano)
+			if !s.cfg.Now().Before(b.Until) {
+				r.State = dispatchstate.StateHalfOpen // probes are let through
+			}
 		}
 		items = append(items, r)
 	}

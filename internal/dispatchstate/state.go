@@ -14,6 +14,8 @@ const (
 )
 
 // Breaker is one flow's breaker record in cpib-breakers (key = flow ID).
+// Dispatchers write open and closed; an open record whose Until has
+// passed means half-open (probes are let through).
 type Breaker struct {
 	Flow  string    `json:"flow"`
 	State string    `json:"state"`
