@@ -44,8 +44,12 @@ type Store struct {
 	flows     map[string]Flow
 	providers map[string]Provider
 	clients   map[string]Client
-	version   uint64
-	changed   chan struct{}
+	// revs holds the KV revision behind each cached entry (by bucket and
+	// key), so a watch that replays an older revision after a local write
+	// cannot put the older value back.
+	revs    map[string]uint64
+	version uint64
+	changed chan struct{}
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -60,7 +64,7 @@ func NewStore(catalogKV, clientsKV jetstream.KeyValue, log *slog.Logger) *Store 
 	return &Store{
 		catalogKV: catalogKV, clientsKV: clientsKV, log: log,
 		flows: map[string]Flow{}, providers: map[string]Provider{}, clients: map[string]Client{},
-		changed: make(chan struct{}), ready: make(chan struct{}),
+		revs: map[string]uint64{}, changed: make(chan struct{}), ready: make(chan struct{}),
 	}
 }
 
@@ -126,6 +130,9 @@ func (s *Store) apply(bucket string, e jetstream.KeyValueEntry) {
 	var err error
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.newerLocked(bucket, key, e.Revision()) {
+		return
+	}
 	switch {
 	case bucket == s.clientsKV.Bucket():
 		err = applyEntry(s.clients, key, e.Value(), del)
@@ -139,6 +146,17 @@ func (s *Store) apply(bucket string, e jetstream.KeyValueEntry) {
 		return
 	}
 	s.bumpLocked()
+}
+
+// newerLocked reports whether rev is newer than the revision the Store
+// holds for key in bucket, and records it when it is.
+func (s *Store) newerLocked(bucket, key string, rev uint64) bool {
+	k := bucket + "/" + key
+	if rev <= s.revs[k] {
+		return false
+	}
+	s.revs[k] = rev
+	return true
 }
 
 func (s *Store) bumpLocked() {

@@ -48,15 +48,18 @@ func casUpdate[T validating](ctx context.Context, s *Store, kv jetstream.KeyValu
 		if err != nil {
 			return zero, fmt.Errorf("catalog: encode %s %s: %w", kind, id, err)
 		}
-		if _, err := kv.Update(ctx, key, b, e.Revision()); err != nil {
+		rev, err := kv.Update(ctx, key, b, e.Revision())
+		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				continue // someone else wrote first: read again
 			}
 			return zero, fmt.Errorf("catalog: write %s %s: %w", kind, id, err)
 		}
 		s.mu.Lock()
-		m[id] = v
-		s.bumpLocked()
+		if s.newerLocked(kv.Bucket(), key, rev) {
+			m[id] = v
+			s.bumpLocked()
+		}
 		s.mu.Unlock()
 		return v, nil
 	}
@@ -79,6 +82,10 @@ func casDelete[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, kind
 		return fmt.Errorf("catalog: delete %s %s: %w", kind, id, err)
 	}
 	s.mu.Lock()
+	// The delete marker's revision is not returned; recording the deleted
+	// revision keeps a replay of it (or anything older) from reviving the
+	// entry, and the marker itself arrives later with a higher revision.
+	s.newerLocked(kv.Bucket(), key, e.Revision())
 	delete(m, id)
 	s.bumpLocked()
 	s.mu.Unlock()

@@ -38,20 +38,23 @@ func put[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string
 	if err != nil {
 		return fmt.Errorf("catalog: encode %s: %w", key, err)
 	}
+	var rev uint64
 	if createOnly {
-		_, err = kv.Create(ctx, key, b)
+		rev, err = kv.Create(ctx, key, b)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("%s: %w", key, ErrExists)
 		}
 	} else {
-		_, err = kv.Put(ctx, key, b)
+		rev, err = kv.Put(ctx, key, b)
 	}
 	if err != nil {
 		return fmt.Errorf("catalog: write %s: %w", key, err)
 	}
 	s.mu.Lock()
-	m[id] = v
-	s.bumpLocked()
+	if s.newerLocked(kv.Bucket(), key, rev) {
+		m[id] = v
+		s.bumpLocked()
+	}
 	s.mu.Unlock()
 	return nil
 }
