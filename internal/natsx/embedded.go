@@ -76,6 +76,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		if port == 0 {
+			// nats-server reads port 0 as its default, 4222; ":0" means
+			// any free port here, as it does for net.Listen.
+			port = server.RANDOM_PORT
+		}
 		opts.Host, opts.Port = host, port
 	}
 	ns, err := server.NewServer(opts)

@@ -1,6 +1,7 @@
 package natsx_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -77,6 +79,9 @@ func TestStartEmbedded_listen(t *testing.T) {
 	t.Cleanup(nc.Close)
 	if _, err := natsx.Ensure(ctxT(t), js, natsx.Layout{}); err != nil {
 		t.Fatalf("Ensure over TCP: %v", err)
+	}
+	if addr, ok := ns.Addr().(*net.TCPAddr); !ok || addr.Port == 0 || addr.Port == server.DEFAULT_PORT {
+		t.Fatalf("listen on :0 gave %v, want a free port other than the default", ns.Addr())
 	}
 }
 
