@@ -59,12 +59,20 @@ func (s *Server) listEvents(c *gin.Context) {
 	// the wait still wakes the long-poll.
 	wake := make(chan struct{}, 1)
 	if wait > 0 {
-		sub, err := s.deps.Resources.JS.Conn().Subscribe(subject, func(*nats.Msg) {
+		nc := s.deps.Resources.JS.Conn()
+		sub, err := nc.Subscribe(subject, func(*nats.Msg) {
 			select {
 			case wake <- struct{}{}:
 			default:
 			}
 		})
+		if err == nil {
+			// SUB is sent asynchronously: until the server has it, an
+			// event stored after the read below would not wake us.
+			if err = nc.FlushTimeout(5 * time.Second); err != nil {
+				_ = sub.Unsubscribe()
+			}
+		}
 		if err != nil {
 			writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the event stream is unavailable", RetryAfter: 2})
 			return
