@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/testkit"
@@ -23,9 +24,11 @@ func TestEnsure_replicas_on_a_cluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Ensure R1: %v", err)
 	}
-	if _, err := r1.Records.Put(ctx, "01JOB", []byte("record")); err != nil {
-		t.Fatal(err)
-	}
+	// A stream just placed on a cluster answers once its replica is up.
+	testkit.Eventually(t, 10*time.Second, "the first write to a new R1 bucket", func() bool {
+		_, err := r1.Records.Put(ctx, "01JOB", []byte("record"))
+		return err == nil
+	})
 	for range 2 {
 		if _, err := natsx.Ensure(ctx, js, natsx.Layout{Replicas: 3}); err != nil {
 			t.Fatalf("Ensure R3: %v", err)
