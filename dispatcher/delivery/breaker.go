@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 
 	"github.com/sony/gobreaker/v2"
@@ -42,4 +44,32 @@ func (b *breakers) forget(lane string) {
 	b.mu.Lock()
 	delete(b.by, lane)
 	b.mu.Unlock()
+}
+
+// EndpointBreaker is the state of one callback endpoint's breaker in this
+// process.
+type EndpointBreaker struct {
+	// Client owns the endpoint; Lane names the endpoint (its lane key).
+	Client, Lane string
+	// State is "closed", "half-open" or "open".
+	State string
+}
+
+// Breakers lists this process's endpoint breakers: one per endpoint that
+// has had an attempt since its lane started, sorted by client and lane.
+func (d *Deliverer) Breakers() []EndpointBreaker {
+	d.breakers.mu.Lock()
+	out := make([]EndpointBreaker, 0, len(d.breakers.by))
+	for name, cb := range d.breakers.by {
+		client, lane, ok := parseLaneConsumer(name)
+		if !ok {
+			continue
+		}
+		out = append(out, EndpointBreaker{Client: client, Lane: lane, State: cb.State().String()})
+	}
+	d.breakers.mu.Unlock()
+	slices.SortFunc(out, func(a, b EndpointBreaker) int {
+		return cmp.Or(cmp.Compare(a.Client, b.Client), cmp.Compare(a.Lane, b.Lane))
+	})
+	return out
 }

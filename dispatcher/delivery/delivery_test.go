@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/internal/demo"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
@@ -358,5 +359,20 @@ func TestBreakerStopsCallingADeadReceiver(t *testing.T) {
 	}
 	if n := dead.count(); n != 2 {
 		t.Fatalf("the dead receiver got %d requests while its breaker is open", n)
+	}
+	// The admin API lists the endpoint breakers next to the flows'.
+	var list struct {
+		Endpoints []struct{ Client, Lane, State string } `json:"endpoints"`
+	}
+	a.Do(http.MethodGet, "/admin/v1/breakers", nil, nil).JSON(t, &list)
+	states := map[string]int{}
+	for _, e := range list.Endpoints {
+		if e.Client != demo.PartnerID || e.Lane == "" {
+			t.Fatalf("endpoint breaker %+v", e)
+		}
+		states[e.State]++
+	}
+	if states["open"] != 1 || states["closed"] != 1 {
+		t.Fatalf("endpoint breakers %+v, want the dead receiver's open and the healthy one's closed", list.Endpoints)
 	}
 }

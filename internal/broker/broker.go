@@ -287,6 +287,7 @@ func (b *Broker) newIngress(ctx context.Context) error {
 		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
 		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard, Discovery: b.Discovery,
 		Health: b.Health, Metrics: b.Metrics, MetricsHandler: b.MetricsHandler,
+		EndpointBreakers: b.endpointBreakers(),
 	})
 	if err != nil {
 		return err
@@ -384,5 +385,25 @@ func (b *Broker) close() {
 	if b.Server != nil {
 		b.Server.Shutdown()
 		b.Server.WaitForShutdown()
+	}
+}
+
+// endpointBreakers lists the callback endpoint breakers of this process's
+// deliverer for the admin API; nil when the process delivers no callbacks.
+// The ingress is built before the deliverer, so the list is read at call
+// time.
+func (b *Broker) endpointBreakers() ingress.EndpointBreakers {
+	if !b.Config.Dispatcher {
+		return nil
+	}
+	return func() []ingress.EndpointBreaker {
+		if b.Deliverer == nil {
+			return nil
+		}
+		var out []ingress.EndpointBreaker
+		for _, e := range b.Deliverer.Breakers() {
+			out = append(out, ingress.EndpointBreaker{Client: e.Client, Lane: e.Lane, State: e.State})
+		}
+		return out
 	}
 }
