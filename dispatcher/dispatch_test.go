@@ -27,22 +27,32 @@ func fastRetries(max int) func(*catalog.Policy) {
 }
 
 func TestRetryThenSuccessWithoutConsumingExtraAttempts(t *testing.T) {
-	sys := testkit.Start(t, testkit.Options{})
+	// The jitter draw is pinned, so the retry waits exactly its 3 s
+	// backoff: long enough to read the waiting state however loaded the
+	// machine is.
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
+		c.DispatcherConfig.Rand = func() float64 { return 1 }
+	}})
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Wobbly", Name: "Wobbly", Address: "/t/wobbly", CSRF: true,
-		Faults: cpisim.Faults{ErrorRate: 1, ErrorStatus: 503}}, fastRetries(5))
+		Faults: cpisim.Faults{ErrorRate: 1, ErrorStatus: 503}}, func(p *catalog.Policy) {
+		p.MaxAttempts = 5
+		p.BackoffBase = catalog.Duration(3 * time.Second)
+		p.BackoffCap = catalog.Duration(3 * time.Second)
+	})
 	p := sys.Partner()
 	var j testkit.Job
 	p.Submit(flow, "application/xml", []byte("<a/>"), nil).JSON(t, &j)
 	testkit.Eventually(t, 20*time.Second, "first failed call", func() bool { return sys.Sim.CallCount("Wobbly") >= 1 })
+	// Heal the iFlow first, so the retry succeeds whenever it fires.
+	if err := sys.Sim.SetFaults("Wobbly", cpisim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
 	// While the retry waits, the job says so.
 	testkit.Eventually(t, 10*time.Second, "retry_backoff waiting", func() bool {
 		var cur testkit.Job
 		p.Do(http.MethodGet, "/v1/jobs/"+j.ID, nil, nil).JSON(t, &cur)
 		return cur.Status == "queued" && cur.Waiting != nil && cur.Waiting.Reason == "retry_backoff"
 	})
-	if err := sys.Sim.SetFaults("Wobbly", cpisim.Faults{}); err != nil {
-		t.Fatal(err)
-	}
 	done := p.WaitJob(j.ID, 30*time.Second)
 	if done.Status != "succeeded" || done.Attempts != 2 {
 		t.Fatalf("job %+v", done)
