@@ -131,19 +131,56 @@ func TestDLQReplayStartsANewRun(t *testing.T) {
 	if err := sys.Sim.SetFaults("Dead", cpisim.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	// By filter: the flow's failed jobs with that code.
-	body, _ := json.Marshal(map[string]string{"kind": "job", "flow": flow, "code": "attempts_exhausted"})
-	r := admin.Do(http.MethodPost, "/admin/v1/dlq/replay", bytes.NewReader(body), http.Header{"Content-Type": {"application/json"}})
 	var res struct {
 		Replayed []string
 		Skipped  []struct{ ID, Reason string }
 	}
+	// The DLQ entries follow the terminal records.
+	testkit.Eventually(t, 10*time.Second, "both jobs in the DLQ", func() bool {
+		var pg struct {
+			Items []struct {
+				JobID string `json:"job_id"`
+			}
+		}
+		admin.Do(http.MethodGet, "/admin/v1/dlq?kind=job&flow="+flow, nil, nil).JSON(t, &pg)
+		return len(pg.Items) == 2
+	})
+	var listed struct {
+		Items []struct {
+			JobID string `json:"job_id"`
+		}
+	}
+	// Without a kind, a flow filter lists job entries too.
+	admin.Do(http.MethodGet, "/admin/v1/dlq?flow="+flow, nil, nil).JSON(t, &listed)
+	if len(listed.Items) != 2 {
+		t.Fatalf("DLQ filtered by flow only: %+v", listed)
+	}
+	admin.Do(http.MethodGet, "/admin/v1/dlq?job="+ids[0], nil, nil).JSON(t, &listed)
+	if len(listed.Items) != 1 || listed.Items[0].JobID != ids[0] {
+		t.Fatalf("DLQ filtered by job %s: %+v", ids[0], listed)
+	}
+	// By job ID first, then the rest by filter: the flow's failed jobs
+	// with that code.
+	one, _ := json.Marshal(map[string]string{"job": ids[0]})
+	r := admin.Do(http.MethodPost, "/admin/v1/dlq/replay", bytes.NewReader(one), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("replay by job: %d %s", r.Status, r.Body)
+	}
+	r.JSON(t, &res)
+	if len(res.Replayed) != 1 || len(res.Skipped) != 0 {
+		t.Fatalf("replay by job: %s", r.Body)
+	}
+	if j := p.WaitJob(ids[0], 20*time.Second); j.Run != 2 {
+		t.Fatalf("the job replayed by ID: %+v", j)
+	}
+	body, _ := json.Marshal(map[string]string{"kind": "job", "flow": flow, "code": "attempts_exhausted"})
+	r = admin.Do(http.MethodPost, "/admin/v1/dlq/replay", bytes.NewReader(body), http.Header{"Content-Type": {"application/json"}})
 	if r.Status != http.StatusOK {
 		t.Fatalf("replay: %d %s", r.Status, r.Body)
 	}
 	r.JSON(t, &res)
-	if len(res.Replayed) != 2 || len(res.Skipped) != 0 {
-		t.Fatalf("replay: %s", r.Body)
+	if len(res.Replayed) != 1 || len(res.Skipped) != 0 {
+		t.Fatalf("replay by filter: %s", r.Body)
 	}
 	for _, id := range ids {
 		j := p.WaitJob(id, 20*time.Second)

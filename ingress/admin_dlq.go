@@ -36,7 +36,7 @@ func (s *Server) dlqQuery(c *gin.Context, get func(string) string) (dlq.Query, b
 		writeProblem(c, problem(http.StatusBadRequest, "invalid_request", d))
 		return false
 	}
-	q := dlq.Query{Client: get("client"), Flow: get("flow"), Kind: get("kind"), Code: get("code")}
+	q := dlq.Query{Client: get("client"), Flow: get("flow"), Kind: get("kind"), Code: get("code"), JobID: get("job")}
 	if (q.Client != "" && !catalog.ValidID(q.Client)) || (q.Flow != "" && !catalog.ValidID(q.Flow)) {
 		return q, bad("client and flow must be IDs")
 	}
@@ -56,13 +56,15 @@ func (s *Server) dlqQuery(c *gin.Context, get func(string) string) (dlq.Query, b
 }
 
 // replayInput is the body of POST /admin/v1/dlq/replay: entry IDs, or a
-// filter (as for the list) selecting up to limit entries.
+// filter (as for the list, including "job": a job ID) selecting up to
+// limit entries.
 type replayInput struct {
 	IDs    []string `json:"ids"`
 	Client string   `json:"client"`
 	Flow   string   `json:"flow"`
 	Kind   string   `json:"kind"`
 	Code   string   `json:"code"`
+	Job    string   `json:"job"`
 	Since  string   `json:"since"`
 	Until  string   `json:"until"`
 	Limit  int      `json:"limit"`
@@ -88,8 +90,8 @@ func (s *Server) replayDLQ(c *gin.Context) {
 			seqs = append(seqs, n)
 		}
 	} else {
-		fields := map[string]string{"client": in.Client, "flow": in.Flow, "kind": in.Kind, "code": in.Code, "since": in.Since, "until": in.Until}
-		if in.Client == "" && in.Flow == "" && in.Kind == "" && in.Code == "" && in.Since == "" && in.Until == "" {
+		fields := map[string]string{"client": in.Client, "flow": in.Flow, "kind": in.Kind, "code": in.Code, "job": in.Job, "since": in.Since, "until": in.Until}
+		if in.Client == "" && in.Flow == "" && in.Kind == "" && in.Code == "" && in.Job == "" && in.Since == "" && in.Until == "" {
 			writeProblem(c, problem(http.StatusBadRequest, "invalid_request", "give ids or at least one filter"))
 			return
 		}

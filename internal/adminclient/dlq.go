@@ -8,7 +8,7 @@ import (
 )
 
 // dlqFilters are the filters of `dlq list` and `dlq replay`.
-var dlqFilters = []string{"client", "flow", "kind", "code", "since", "until", "limit"}
+var dlqFilters = []string{"client", "flow", "kind", "code", "job", "since", "until", "limit"}
 
 func dlqFlags(fs *flag.FlagSet) map[string]*string {
 	vals := map[string]*string{}

@@ -52,6 +52,9 @@ type Query struct {
 	// Client and Flow are IDs; Kind is KindJob or KindCallback; Code is an
 	// error code.
 	Client, Flow, Kind, Code string
+	// JobID selects the entries of one job (its job entries and its
+	// callback deliveries).
+	JobID string
 	// Since and Until bound the time the entry was kept (inclusive,
 	// exclusive).
 	Since, Until time.Time
@@ -104,7 +107,10 @@ func (q Query) subject() string {
 	case KindCallback:
 		return "cpib.dlq." + c + "." + f + ".callback"
 	}
-	return "cpib.dlq." + c + "." + f + ".>"
+	// Without a kind, job entries (cpib.dlq.<c>.<f>) and callback entries
+	// (one token more) are both wanted: no single filter with the flow
+	// fixed covers both, so the flow is left to match.
+	return "cpib.dlq." + c + ".>"
 }
 
 func (q Query) match(e Entry) bool {
@@ -116,6 +122,8 @@ func (q Query) match(e Entry) bool {
 	case q.Flow != "" && e.Flow != q.Flow:
 		return false
 	case q.Code != "" && e.Code != q.Code:
+		return false
+	case q.JobID != "" && e.JobID != q.JobID:
 		return false
 	case !q.Since.IsZero() && e.Time.Before(q.Since):
 		return false
