@@ -96,6 +96,19 @@ func TestAttemptsExhaustedGoesToDLQ(t *testing.T) {
 	if msg.Header.Get("Cpib-Error-Code") != "attempts_exhausted" {
 		t.Fatalf("dlq headers %v", msg.Header)
 	}
+	// The admin API's DLQ entry counts the attempts the record counts.
+	admin := &testkit.Partner{T: t, BaseURL: sys.BaseURL, HTTP: http.DefaultClient,
+		Token: testkit.Token(t, sys.BaseURL, sys.Creds.Admin.ClientID, sys.Creds.Admin.ClientSecret, "")}
+	var page struct {
+		Items []struct {
+			JobID    string `json:"job_id"`
+			Attempts int    `json:"attempts"`
+		} `json:"items"`
+	}
+	admin.Do(http.MethodGet, "/admin/v1/dlq?job="+j.ID, nil, nil).JSON(t, &page)
+	if len(page.Items) != 1 || page.Items[0].Attempts != done.Attempts {
+		t.Fatalf("dlq entries %+v, want attempts %d", page.Items, done.Attempts)
+	}
 }
 
 func TestBusinessErrorKeepsCPIBody(t *testing.T) {

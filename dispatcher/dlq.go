@@ -22,7 +22,13 @@ const (
 // so it can be inspected and replayed. The job ID is the Nats-Msg-Id, so a
 // redelivered failure is stored once.
 func (d *Dispatcher) deadLetter(ctx context.Context, a *attempt, jerr *cpibv1.JobError) error {
+	// The job message counts the attempts made before it was queued; the
+	// entry counts every attempt of the run, as the record does.
+	// (Set for the encoding only: no copy of a large payload.)
+	queued := a.job.GetAttempts()
+	a.job.Attempts = a.rec.GetAttempts()
 	b, err := proto.Marshal(a.job)
+	a.job.Attempts = queued
 	if err != nil {
 		return fmt.Errorf("dispatcher: encode dlq: %w", err)
 	}
