@@ -8,8 +8,8 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/dispatcher/quota"
-	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 	"go.opentelemetry.io/otel/trace"

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 )
 

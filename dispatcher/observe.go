@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
-	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 )
 

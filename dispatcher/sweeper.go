@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/lease"
+	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/gin-gonic/gin"
 )
 

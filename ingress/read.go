@@ -8,8 +8,8 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/dispatchstate"
-	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/nats.go"

@@ -14,11 +14,11 @@ import (
 	"github.com/cpibroker/cpibroker/ingress"
 	"github.com/cpibroker/cpibroker/internal/auth"
 	"github.com/cpibroker/cpibroker/internal/idp"
-	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/metrics"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
+	"github.com/cpibroker/cpibroker/jobs"
 )
 
 // Fsync modes.

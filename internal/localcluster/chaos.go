@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/jobs"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

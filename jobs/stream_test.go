@@ -9,7 +9,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/cpibroker/cpibroker/internal/jobs"
+	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
