@@ -21,6 +21,11 @@ const (
 	// retryable: network error, timeout, 408, 429, 502, 503, 504, 500 when
 	// the policy says so, and 401/403 that survived the credential refetch.
 	retryable
+	// providerAuth: CPI refused the provider's credentials (the token
+	// endpoint refused them, or 401/403 survived the token refetch). It is
+	// the provider's problem, not the job's: the job waits without
+	// consuming an attempt.
+	providerAuth
 )
 
 // classify maps a CPI answer to an outcome. breakerFailure says whether the

@@ -51,7 +51,8 @@ func TestRetryThenSuccessWithoutConsumingExtraAttempts(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "retry_backoff waiting", func() bool {
 		var cur testkit.Job
 		p.Do(http.MethodGet, "/v1/jobs/"+j.ID, nil, nil).JSON(t, &cur)
-		return cur.Status == "queued" && cur.Waiting != nil && cur.Waiting.Reason == "retry_backoff"
+		return cur.Status == "queued" && cur.Waiting != nil && cur.Waiting.Reason == "retry_backoff" &&
+			cur.LastAttempt != nil && cur.LastAttempt.Code == "cpi_503" && cur.LastAttempt.StatusCode == 503 && cur.LastAttempt.At != ""
 	})
 	done := p.WaitJob(j.ID, 30*time.Second)
 	if done.Status != "succeeded" || done.Attempts != 2 {
@@ -82,6 +83,9 @@ func TestAttemptsExhaustedGoesToDLQ(t *testing.T) {
 	}
 	if done.Error.StatusCode != 503 {
 		t.Fatalf("error %+v", done.Error)
+	}
+	if la := done.LastAttempt; la == nil || la.Code != "cpi_503" || la.StatusCode != 503 || !strings.Contains(la.Message, "503") {
+		t.Fatalf("last_attempt %+v", done.LastAttempt)
 	}
 	// The job, payload included, waits in the DLQ.
 	ctx := context.Background()

@@ -301,6 +301,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 	}
 	out, failure := classify(resp, callErr, a.flow.Policy)
 	done(!failure)
+	a.rec.LastAttempt = describeAttempt(out, resp, callErr, a.flow.Policy.Timeout.D(), d.cfg.Now())
 	if resp != nil {
 		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
 	}

@@ -30,4 +30,5 @@ func StartRun(rec *cpibv1.JobRecord, job *cpibv1.Job, now time.Time) {
 	rec.UpdatedAt, rec.ExpiresAt = timestamppb.New(now), job.GetExpiresAt()
 	rec.CompletedAt, rec.NextAttemptAt, rec.Result, rec.Error = nil, nil, nil, nil
 	rec.DispatchSeq, rec.EventPublished = 0, false
+	rec.LastAttempt = nil
 }

@@ -20,6 +20,7 @@ type Resource struct {
 	CompletedAt string          `json:"completed_at,omitempty"`
 	ExpiresAt   string          `json:"expires_at,omitempty"`
 	Waiting     *Waiting        `json:"waiting,omitempty"`
+	LastAttempt *LastAttempt    `json:"last_attempt,omitempty"`
 	Result      *ResultResource `json:"result,omitempty"`
 	Error       *ErrorResource  `json:"error,omitempty"`
 }
@@ -29,6 +30,18 @@ type Resource struct {
 type Waiting struct {
 	Reason string `json:"reason"`
 	Until  string `json:"until,omitempty"`
+}
+
+// LastAttempt is the most recent attempt that did not succeed, shown
+// while the job waits for another attempt and after it failed. Code is
+// short and machine-readable ("provider_auth", "cpi_503", "timeout",
+// "network", "token_unavailable"); Message says the cause in plain words and
+// never carries a secret.
+type LastAttempt struct {
+	At         string `json:"at"`
+	StatusCode int32  `json:"status_code,omitempty"`
+	Code       string `json:"code"`
+	Message    string `json:"message,omitempty"`
 }
 
 // ResultResource describes CPI's answer; the body is at URL.
@@ -54,6 +67,18 @@ type ErrorResource struct {
 // Waiting reasons.
 const (
 	WaitRetryBackoff = "retry_backoff"
+	// WaitProviderAuth: CPI refused the provider's credentials (token
+	// endpoint or iFlow 401/403 after a refetch); the job waits without
+	// consuming attempts until the provider's credentials work again.
+	WaitProviderAuth = "provider_auth"
+)
+
+// Attempt codes of last_attempt that are not "cpi_<status>".
+const (
+	AttemptProviderAuth     = "provider_auth"
+	AttemptTimeout          = "timeout"
+	AttemptNetwork          = "network"
+	AttemptTokenUnavailable = "token_unavailable"
 )
 
 // NewResource renders a record. now decides whether a retry is still
@@ -72,7 +97,15 @@ func NewResource(rec *cpibv1.JobRecord, now time.Time) Resource {
 	}
 	if rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED && rec.GetNextAttemptAt() != nil &&
 		rec.GetNextAttemptAt().AsTime().After(now) {
-		r.Waiting = &Waiting{Reason: WaitRetryBackoff, Until: stamp(rec.GetNextAttemptAt())}
+		reason := WaitRetryBackoff
+		if rec.GetLastAttempt().GetCode() == AttemptProviderAuth {
+			reason = WaitProviderAuth
+		}
+		r.Waiting = &Waiting{Reason: reason, Until: stamp(rec.GetNextAttemptAt())}
+	}
+	if la := rec.GetLastAttempt(); la != nil && (rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED ||
+		rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_FAILED) {
+		r.LastAttempt = &LastAttempt{At: stamp(la.GetAt()), StatusCode: la.GetStatusCode(), Code: la.GetCode(), Message: la.GetMessage()}
 	}
 	if res := rec.GetResult(); res != nil {
 		r.Result = &ResultResource{

@@ -39,6 +39,20 @@ func TestNewResource_JSON(t *testing.T) {
 			r.Attempts, r.NextAttemptAt = 2, ts(now.Add(30*time.Second+500*time.Millisecond))
 			return r
 		}, `{` + head + `,"status":"queued","attempts":2,"waiting":{"reason":"retry_backoff","until":"2026-01-02T02:05:35.5Z"}}`},
+		{"queued, retry after a 503", func() *cpibv1.JobRecord {
+			r := base(cpibv1.JobStatus_JOB_STATUS_QUEUED)
+			r.Attempts, r.NextAttemptAt = 1, ts(now.Add(time.Second))
+			r.LastAttempt = &cpibv1.Attempt{At: ts(now), StatusCode: 503, Code: "cpi_503", Message: "CPI answered 503 Service Unavailable"}
+			return r
+		}, `{` + head + `,"status":"queued","attempts":1,"waiting":{"reason":"retry_backoff","until":"2026-01-02T02:05:06Z"},` +
+			`"last_attempt":{"at":"2026-01-02T02:05:05Z","status_code":503,"code":"cpi_503","message":"CPI answered 503 Service Unavailable"}}`},
+		{"queued, provider credentials refused", func() *cpibv1.JobRecord {
+			r := base(cpibv1.JobStatus_JOB_STATUS_QUEUED)
+			r.NextAttemptAt = ts(now.Add(time.Second))
+			r.LastAttempt = &cpibv1.Attempt{At: ts(now), StatusCode: 401, Code: "provider_auth", Message: "provider_auth: CPI answered 401"}
+			return r
+		}, `{` + head + `,"status":"queued","attempts":0,"waiting":{"reason":"provider_auth","until":"2026-01-02T02:05:06Z"},` +
+			`"last_attempt":{"at":"2026-01-02T02:05:05Z","status_code":401,"code":"provider_auth","message":"provider_auth: CPI answered 401"}}`},
 		{"queued, backoff over", func() *cpibv1.JobRecord {
 			r := base(cpibv1.JobStatus_JOB_STATUS_QUEUED)
 			r.Attempts, r.NextAttemptAt = 2, ts(now.Add(-time.Second))

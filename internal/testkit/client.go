@@ -100,6 +100,12 @@ type Job struct {
 		Reason string `json:"reason"`
 		Until  string `json:"until"`
 	} `json:"waiting"`
+	LastAttempt *struct {
+		At         string `json:"at"`
+		StatusCode int    `json:"status_code"`
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+	} `json:"last_attempt"`
 	Result *struct {
 		StatusCode   int    `json:"status_code"`
 		ContentType  string `json:"content_type"`

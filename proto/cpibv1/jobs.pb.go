@@ -492,8 +492,11 @@ type JobRecord struct {
 	// (When a dispatcher ends a run, dispatch_seq names its message, whose
 	// redelivery after a crash publishes the event again.)
 	EventPublished bool `protobuf:"varint,18,opt,name=event_published,json=eventPublished,proto3" json:"event_published,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// last_attempt describes the most recent attempt that did not succeed;
+	// it is cleared when an attempt succeeds. Never a secret.
+	LastAttempt   *Attempt `protobuf:"bytes,19,opt,name=last_attempt,json=lastAttempt,proto3" json:"last_attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobRecord) Reset() {
@@ -652,6 +655,88 @@ func (x *JobRecord) GetEventPublished() bool {
 	return false
 }
 
+func (x *JobRecord) GetLastAttempt() *Attempt {
+	if x != nil {
+		return x.LastAttempt
+	}
+	return nil
+}
+
+// Attempt is the outcome of one CPI attempt that did not succeed, as the
+// job resource shows it in "last_attempt".
+type Attempt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	At    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// status_code is CPI's HTTP status, 0 when no answer arrived (network
+	// error, timeout, token refused).
+	StatusCode int32 `protobuf:"varint,2,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// code is a short machine-readable cause: "provider_auth", "cpi_503",
+	// "timeout", "network".
+	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	// message says what happened in plain words.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_cpib_v1_jobs_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_cpib_v1_jobs_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_cpib_v1_jobs_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Attempt) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Attempt) GetStatusCode() int32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *Attempt) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Attempt) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // IdempotencyEntry maps (client, Idempotency-Key) to a job. It is written
 // before the job is published, so a key never points at a job that cannot
 // be found again: a later request with the same key either finds the job
@@ -668,7 +753,7 @@ type IdempotencyEntry struct {
 
 func (x *IdempotencyEntry) Reset() {
 	*x = IdempotencyEntry{}
-	mi := &file_cpib_v1_jobs_proto_msgTypes[5]
+	mi := &file_cpib_v1_jobs_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +765,7 @@ func (x *IdempotencyEntry) String() string {
 func (*IdempotencyEntry) ProtoMessage() {}
 
 func (x *IdempotencyEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cpib_v1_jobs_proto_msgTypes[5]
+	mi := &file_cpib_v1_jobs_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +778,7 @@ func (x *IdempotencyEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyEntry.ProtoReflect.Descriptor instead.
 func (*IdempotencyEntry) Descriptor() ([]byte, []int) {
-	return file_cpib_v1_jobs_proto_rawDescGZIP(), []int{5}
+	return file_cpib_v1_jobs_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *IdempotencyEntry) GetJobId() string {
@@ -758,7 +843,7 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1f\n" +
 	"\vstatus_code\x18\x03 \x01(\x05R\n" +
-	"statusCode\"\xe0\x05\n" +
+	"statusCode\"\x95\x06\n" +
 	"\tJobRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06client\x18\x02 \x01(\tR\x06client\x12\x12\n" +
@@ -781,7 +866,14 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\x0epayload_object\x18\x0f \x01(\tR\rpayloadObject\x12!\n" +
 	"\fpayload_size\x18\x10 \x01(\x03R\vpayloadSize\x12!\n" +
 	"\fdispatch_seq\x18\x11 \x01(\x04R\vdispatchSeq\x12'\n" +
-	"\x0fevent_published\x18\x12 \x01(\bR\x0eeventPublished\"\x81\x01\n" +
+	"\x0fevent_published\x18\x12 \x01(\bR\x0eeventPublished\x123\n" +
+	"\flast_attempt\x18\x13 \x01(\v2\x10.cpib.v1.AttemptR\vlastAttempt\"\x84\x01\n" +
+	"\aAttempt\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1f\n" +
+	"\vstatus_code\x18\x02 \x01(\x05R\n" +
+	"statusCode\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x81\x01\n" +
 	"\x10IdempotencyEntry\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tbody_hash\x18\x02 \x01(\fR\bbodyHash\x129\n" +
@@ -808,7 +900,7 @@ func file_cpib_v1_jobs_proto_rawDescGZIP() []byte {
 }
 
 var file_cpib_v1_jobs_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cpib_v1_jobs_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cpib_v1_jobs_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cpib_v1_jobs_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: cpib.v1.JobStatus
 	(*Header)(nil),                // 1: cpib.v1.Header
@@ -816,28 +908,31 @@ var file_cpib_v1_jobs_proto_goTypes = []any{
 	(*Result)(nil),                // 3: cpib.v1.Result
 	(*JobError)(nil),              // 4: cpib.v1.JobError
 	(*JobRecord)(nil),             // 5: cpib.v1.JobRecord
-	(*IdempotencyEntry)(nil),      // 6: cpib.v1.IdempotencyEntry
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Attempt)(nil),               // 6: cpib.v1.Attempt
+	(*IdempotencyEntry)(nil),      // 7: cpib.v1.IdempotencyEntry
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_cpib_v1_jobs_proto_depIdxs = []int32{
-	7,  // 0: cpib.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 1: cpib.v1.Job.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 0: cpib.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 1: cpib.v1.Job.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: cpib.v1.Job.headers:type_name -> cpib.v1.Header
 	1,  // 3: cpib.v1.Result.headers:type_name -> cpib.v1.Header
 	0,  // 4: cpib.v1.JobRecord.status:type_name -> cpib.v1.JobStatus
-	7,  // 5: cpib.v1.JobRecord.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 6: cpib.v1.JobRecord.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 7: cpib.v1.JobRecord.completed_at:type_name -> google.protobuf.Timestamp
-	7,  // 8: cpib.v1.JobRecord.expires_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: cpib.v1.JobRecord.next_attempt_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: cpib.v1.JobRecord.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 6: cpib.v1.JobRecord.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 7: cpib.v1.JobRecord.completed_at:type_name -> google.protobuf.Timestamp
+	8,  // 8: cpib.v1.JobRecord.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: cpib.v1.JobRecord.next_attempt_at:type_name -> google.protobuf.Timestamp
 	3,  // 10: cpib.v1.JobRecord.result:type_name -> cpib.v1.Result
 	4,  // 11: cpib.v1.JobRecord.error:type_name -> cpib.v1.JobError
-	7,  // 12: cpib.v1.IdempotencyEntry.created_at:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	6,  // 12: cpib.v1.JobRecord.last_attempt:type_name -> cpib.v1.Attempt
+	8,  // 13: cpib.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	8,  // 14: cpib.v1.IdempotencyEntry.created_at:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_cpib_v1_jobs_proto_init() }
@@ -851,7 +946,7 @@ func file_cpib_v1_jobs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cpib_v1_jobs_proto_rawDesc), len(file_cpib_v1_jobs_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
