@@ -55,6 +55,21 @@ func (s *Server) listEvents(c *gin.Context) {
 		return
 	}
 	subject := natsx.EventSubject(callerOf(c).client.ID)
+	if after > 0 {
+		// A cursor past the newest event was never handed out: refuse it
+		// rather than read from a wrapped sequence (after+1 overflows to
+		// 0, "from the start") or wait for events that are not the
+		// caller's next ones.
+		info, err := s.deps.Resources.Events.Info(c.Request.Context())
+		if err != nil {
+			writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the event stream is unavailable", RetryAfter: 2})
+			return
+		}
+		if after > info.State.LastSeq {
+			bad("after is past the newest event: pass a next_cursor of this feed")
+			return
+		}
+	}
 	// Subscribe before reading, so an event stored between the read and
 	// the wait still wakes the long-poll.
 	wake := make(chan struct{}, 1)

@@ -51,6 +51,7 @@ func (s *Server) answerWhenDone(c *gin.Context, rec *cpibv1.JobRecord, wait time
 	}
 	c.Header("Job-Id", rec.GetId())
 	c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	c.Header("X-Content-Type-Options", "nosniff")
 	if rec.GetResult() == nil {
 		writeJSON(c.Writer, http.StatusOK, s.resource(rec))
 		return true

@@ -37,6 +37,9 @@ func (s *Server) writeResult(c *gin.Context, status int, rec *cpibv1.JobRecord) 
 		ct = "application/octet-stream"
 	}
 	c.Header("Content-Type", ct)
+	// CPI's content type is the iFlow's to choose; a browser must not
+	// sniff a result into something it renders or runs.
+	c.Header("X-Content-Type-Options", "nosniff")
 	c.Header("Content-Length", strconv.FormatInt(res.GetSize(), 10))
 	if res.GetSize() > minResultRate {
 		// A large body may take longer than the server's write timeout.

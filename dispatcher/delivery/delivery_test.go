@@ -271,6 +271,7 @@ func TestSSRFAtRegistrationAndDial(t *testing.T) {
 	sys.Resolver.Set("linklocal.test", "fe80::1")
 	sys.Resolver.Set("mixed.test", "127.0.0.1", "169.254.169.254")
 	sys.Resolver.Set("internal.test", "10.1.2.3")
+	sys.Resolver.Set("azure.test", "168.63.129.16")
 	for _, tc := range []struct {
 		name string
 		body map[string]any
@@ -284,6 +285,14 @@ func TestSSRFAtRegistrationAndDial(t *testing.T) {
 		{"webhook at NAT64 of metadata", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://[64:ff9b::a9fe:a9fe]/h", Events: allEvents, Enabled: true}}}, 400},
 		{"callback prefix at metadata", map[string]any{"callback_prefixes": []string{"https://169.254.169.254/"}}, 400},
 		{"callback prefix at a name resolving to metadata", map[string]any{"callback_prefixes": []string{"https://metadata.test/cb/"}}, 400},
+		{"webhook at IPv4-compatible metadata", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://[::169.254.169.254]/h", Events: allEvents, Enabled: true}}}, 400},
+		{"webhook at SIIT metadata", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://[::ffff:0:169.254.169.254]/h", Events: allEvents, Enabled: true}}}, 400},
+		{"webhook at a site-local address", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://[fec0::1]/h", Events: allEvents, Enabled: true}}}, 400},
+		{"webhook at Azure WireServer", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://168.63.129.16/h", Events: allEvents, Enabled: true}}}, 400},
+		{"webhook at Alibaba metadata", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://100.100.100.200/h", Events: allEvents, Enabled: true}}}, 400},
+		{"webhook at Oracle metadata", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://192.0.0.192/h", Events: allEvents, Enabled: true}}}, 400},
+		{"webhook at GCP IPv6 metadata", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://[fd20:ce::254]/h", Events: allEvents, Enabled: true}}}, 400},
+		{"callback prefix at a name resolving to Azure WireServer", map[string]any{"callback_prefixes": []string{"https://azure.test/cb/"}}, 400},
 		{"private name allowed by allow_private", map[string]any{"webhooks": []webhookSpec{{ID: "w", URL: "https://internal.test/h", Events: allEvents, Enabled: true}}}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -324,6 +333,16 @@ func TestSSRFAtRegistrationAndDial(t *testing.T) {
 	call(t, a, http.MethodPost, "/admin/v1/dlq/replay", map[string]any{"kind": "callback", "code": "address_refused"}, http.StatusOK, nil)
 	if h := rc.next(30 * time.Second); h.path != "/cb" || h.header.Get("webhook-id") != "evt_"+job+"_1" {
 		t.Fatalf("replayed callback %s %v", h.path, h.header)
+	}
+	// The same at dial time for addresses first refused by this release:
+	// a webhook host that passed registration and now resolves to the
+	// IPv4-compatible form of Azure's WireServer.
+	sys.Resolver.Set("wire.test", "127.0.0.1")
+	setWebhooks(t, a, webhookSpec{ID: "wire", URL: "https://wire.test:" + port + "/h", Events: allEvents, Enabled: true})
+	sys.Resolver.Set("wire.test", "::168.63.129.16")
+	job2 := submit(t, p, "demo-echo", `"to a rebound webhook"`, nil)
+	if e := waitDLQ(t, a, func(e dlqEntry) bool { return e.JobID == job2 }); e.Code != "address_refused" || !strings.Contains(e.Message, "metadata") {
+		t.Fatalf("DLQ entry %+v", e)
 	}
 }
 

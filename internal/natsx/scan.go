@@ -47,6 +47,14 @@ func ScanPage[T any](ctx context.Context, stream jetstream.Stream, s Scan,
 	if err != nil {
 		return nil, 0, fmt.Errorf("consumer: %w", err)
 	}
+	// Delete the consumer when done: left to its inactivity threshold,
+	// quick successive pages would pile up consumers until the stream's
+	// consumer limit refuses every further read.
+	defer func() {
+		if info := cons.CachedInfo(); info != nil && info.Name != "" {
+			_ = stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+		}
+	}()
 	var seen, lastKept uint64
 	for scanned := 0; scanned < s.MaxScan; {
 		batch, err := cons.FetchNoWait(min(256, s.MaxScan-scanned))

@@ -77,6 +77,21 @@ var families = []struct {
 	{"multicast IPv6", "ff02::1", forbidden},
 	{"broadcast", "255.255.255.255", forbidden},
 	{"reserved 240/4", "240.0.0.1", forbidden},
+	{"IPv4-compatible loopback", "::127.0.0.1", private},
+	{"IPv4-compatible public", "::93.184.216.34", private},
+	{"IPv4-compatible metadata", "::169.254.169.254", forbidden},
+	{"IPv4-compatible Azure WireServer", "::168.63.129.16", forbidden},
+	{"SIIT loopback", "::ffff:0:127.0.0.1", private},
+	{"SIIT private", "::ffff:0:10.0.0.1", private},
+	{"SIIT metadata", "::ffff:0:169.254.169.254", forbidden},
+	{"site-local fec0::/10", "fec0::1", forbidden},
+	{"site-local upper end", "feff:ffff::1", forbidden},
+	{"metadata Azure WireServer", "168.63.129.16", forbidden},
+	{"metadata Oracle", "192.0.0.192", forbidden},
+	{"metadata GCP IPv6", "fd20:ce::254", forbidden},
+	{"metadata EKS Pod Identity IPv6", "fd00:ec2::23", forbidden},
+	{"metadata Tencent", "169.254.0.23", forbidden},
+	{"NAT64 of Azure WireServer", "64:ff9b::a83f:8110", forbidden},
 }
 
 func allowedWith(want string, allowPrivate bool) bool {
