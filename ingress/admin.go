@@ -31,6 +31,9 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/dlq", s.listDLQ)
 	g.POST("/dlq/replay", s.replayDLQ)
 	g.GET("/breakers", s.listBreakers)
+	g.GET("/jobs", s.listAdminJobs)
+	g.GET("/jobs/:id", s.getAdminJob)
+	g.GET("/jobs/:id/deliveries", s.getAdminDeliveries)
 	g.POST("/breakers/:id/reset", s.resetBreaker)
 }
 

@@ -95,6 +95,7 @@ func (d *Deliverer) settle(ctx context.Context, l *lane, m jetstream.Msg, task *
 		url = w.URL
 	}
 	var out outcome
+	started := d.cfg.Now()
 	done, err := d.breakers.get(l.name).Allow()
 	if err != nil {
 		out = outcome{v: retry, err: "circuit breaker open for this endpoint: " + err.Error()}
@@ -109,6 +110,7 @@ func (d *Deliverer) settle(ctx context.Context, l *lane, m jetstream.Msg, task *
 	}
 	span.SetAttributes(attribute.Int("http.response.status_code", out.status))
 	d.cfg.Observer.Callback(ctx, outcomeName(out.v))
+	d.logAttempt(ctx, l, task, url, started, out)
 	switch out.v {
 	case delivered:
 		return m.Ack()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/deliverylog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +26,9 @@ type Deliverer struct {
 	http     *http.Client
 	tracer   trace.Tracer
 	breakers *breakers
+	// attempts is the delivery log; endpoints the failing state per lane.
+	attempts  *deliverylog.Log
+	endpoints endpointStates
 
 	work    sync.WaitGroup // attempts in flight
 	workMu  sync.Mutex
@@ -52,6 +56,7 @@ func New(cfg Config, res *natsx.Resources, cat *catalog.Store) (*Deliverer, erro
 		cfg: cfg, res: res, cat: cat,
 		tracer:   cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher/delivery"),
 		breakers: newBreakers(cfg.Breaker),
+		attempts: deliverylog.New(res),
 		lanes:    map[string]*lane{},
 		known:    map[string]time.Time{},
 	}

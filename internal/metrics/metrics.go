@@ -25,6 +25,7 @@ type Metrics struct {
 	completed metric.Int64Counter
 	cpiCalls  metric.Float64Histogram
 	callbacks metric.Int64Counter
+	failing   metric.Int64UpDownCounter
 }
 
 // New creates the instruments on mp (for example the provider of
@@ -51,6 +52,9 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	errs = append(errs, err)
 	x.callbacks, err = m.Int64Counter("cpibroker.callbacks", metric.WithUnit("{attempt}"),
 		metric.WithDescription("Webhook and Callback-URL delivery attempts, by outcome (delivered, retry, gone, rejected, refused, dropped)."))
+	errs = append(errs, err)
+	x.failing, err = m.Int64UpDownCounter("cpibroker.callbacks.failing_endpoints", metric.WithUnit("{endpoint}"),
+		metric.WithDescription("Webhook and Callback-URL endpoints whose last delivery attempt in this process failed, by client."))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -92,6 +96,19 @@ func (m *Metrics) Callback(ctx context.Context, outcome string) {
 		return
 	}
 	m.callbacks.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+}
+
+// CallbackEndpoint counts an endpoint of client that starts (failing) or
+// stops failing.
+func (m *Metrics) CallbackEndpoint(ctx context.Context, client string, failing bool) {
+	if m == nil {
+		return
+	}
+	n := int64(-1)
+	if failing {
+		n = 1
+	}
+	m.failing.Add(ctx, n, metric.WithAttributes(attribute.String("client", client)))
 }
 
 // StatusClass is the bounded label of an HTTP status: "2xx".."5xx", or

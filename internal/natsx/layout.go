@@ -27,6 +27,9 @@ type Layout struct {
 	// signal before JetStream redelivers it (the crash-recovery delay).
 	// Dispatchers signal progress every AckWait/3. Default 30s.
 	AckWait time.Duration
+	// MaxAttemptsPerJob caps the delivery log of one job (the oldest
+	// attempts are dropped first). Default 100.
+	MaxAttemptsPerJob int64
 	// MaxConsumers is how many consumers the JOBS and DELIVERIES streams
 	// may hold: two per (client, flow) on JOBS (queue and retry), one per
 	// webhook endpoint lane on DELIVERIES. nats-server caps a stream that
@@ -57,6 +60,9 @@ func (l *Layout) setDefaults() {
 	if l.MaxConsumers == 0 {
 		l.MaxConsumers = 100_000
 	}
+	if l.MaxAttemptsPerJob == 0 {
+		l.MaxAttemptsPerJob = 100
+	}
 }
 
 // Validate reports an impossible layout.
@@ -72,6 +78,8 @@ func (l *Layout) Validate() error {
 		return errors.New("natsx: ack wait must be at least 1s")
 	case l.MaxConsumers < 1:
 		return errors.New("natsx: max consumers must be at least 1")
+	case l.MaxAttemptsPerJob < 1:
+		return errors.New("natsx: max attempts per job must be at least 1")
 	}
 	return nil
 }
@@ -84,16 +92,18 @@ type Resources struct {
 	DLQ    jetstream.Stream
 	// Deliveries holds webhook delivery tasks and their retry schedules.
 	Deliveries jetstream.Stream
-	Audit      jetstream.Stream
-	Records    jetstream.KeyValue
-	Idem       jetstream.KeyValue
-	Catalog    jetstream.KeyValue
-	Clients    jetstream.KeyValue
-	Quota      jetstream.KeyValue
-	Breakers   jetstream.KeyValue
-	Leases     jetstream.KeyValue
-	Payloads   jetstream.ObjectStore
-	Layout     Layout
+	// Attempts is the delivery log: cpib.attempts.<client>.<job>.
+	Attempts jetstream.Stream
+	Audit    jetstream.Stream
+	Records  jetstream.KeyValue
+	Idem     jetstream.KeyValue
+	Catalog  jetstream.KeyValue
+	Clients  jetstream.KeyValue
+	Quota    jetstream.KeyValue
+	Breakers jetstream.KeyValue
+	Leases   jetstream.KeyValue
+	Payloads jetstream.ObjectStore
+	Layout   Layout
 }
 
 // Ensure creates or updates every stream, bucket and object store of the
@@ -134,6 +144,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 			Name: StreamDLQ, Subjects: []string{"cpib.dlq.>"},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			Replicas: l.Replicas, MaxAge: l.Retention, AllowDirect: true,
+		}},
+		{&r.Attempts, jetstream.StreamConfig{
+			Name: StreamAttempts, Subjects: []string{"cpib.attempts.>"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			Replicas: l.Replicas, MaxAge: l.Retention, AllowDirect: true,
+			MaxMsgsPerSubject: l.MaxAttemptsPerJob, Discard: jetstream.DiscardOld,
 		}},
 		{&r.Audit, jetstream.StreamConfig{
 			Name: StreamAudit, Subjects: []string{"cpib.audit.>"},

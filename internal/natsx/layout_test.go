@@ -75,7 +75,7 @@ func assertStreams(t *testing.T, js jetstream.JetStream) {
 	if len(slices.Compact(slices.Clone(names))) != len(names) {
 		t.Fatalf("duplicate streams: %v", names)
 	}
-	for _, want := range []string{"AUDIT", "DLQ", "EVENTS", "JOBS", "KV_cpib-breakers", "KV_cpib-catalog", "KV_cpib-clients",
+	for _, want := range []string{"ATTEMPTS", "AUDIT", "DLQ", "EVENTS", "JOBS", "KV_cpib-breakers", "KV_cpib-catalog", "KV_cpib-clients",
 		"KV_cpib-idem", "KV_cpib-jobs", "KV_cpib-leases", "KV_cpib-quota", "OBJ_cpib-payloads"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("stream %s missing from %v", want, names)

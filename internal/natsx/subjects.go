@@ -10,6 +10,9 @@ const (
 	StreamAudit  = "AUDIT"
 	// StreamDeliveries holds webhook delivery tasks (WorkQueue).
 	StreamDeliveries = "DELIVERIES"
+	// StreamAttempts keeps the delivery log: every callback attempt, per
+	// job (limits retention, capped per job).
+	StreamAttempts = "ATTEMPTS"
 
 	BucketJobs     = "cpib-jobs"
 	BucketIdem     = "cpib-idem"
@@ -58,3 +61,6 @@ func DeliveryScheduleSubject(taskID string) string { return "cpib.deliveries.s."
 func CallbackDLQSubject(client, flow string) string {
 	return "cpib.dlq." + client + "." + flow + ".callback"
 }
+
+// AttemptSubject is where the callback attempts of one job are logged.
+func AttemptSubject(client, jobID string) string { return "cpib.attempts." + client + "." + jobID }

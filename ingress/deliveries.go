@@ -1,0 +1,192 @@
+package ingress
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/deliverylog"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/jobs"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+// getDeliveries is GET /v1/jobs/{id}/deliveries: every logged callback
+// attempt of the caller's job, oldest first.
+func (s *Server) getDeliveries(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	cl := callerOf(c)
+	if _, _, err := s.deps.Jobs.GetOwned(c, cl.client.ID, id); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	s.writeDeliveries(c, cl.client.ID, id)
+}
+
+func (s *Server) writeDeliveries(c *gin.Context, client, id string) {
+	items, err := deliverylog.New(s.deps.Resources).List(c, client, id)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c.Writer, http.StatusOK, listPage[deliverylog.Attempt]{Items: items})
+}
+
+// adminJob is a job resource with its owner, for operators.
+type adminJob struct {
+	Client string `json:"client"`
+	jobs.Resource
+}
+
+// getAdminJob is GET /admin/v1/jobs/{id}: any client's job.
+func (s *Server) getAdminJob(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	rec, _, err := s.deps.Jobs.Get(c, id)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c.Writer, http.StatusOK, adminJob{Client: rec.GetClient(), Resource: s.resource(rec)})
+}
+
+// getAdminDeliveries is GET /admin/v1/jobs/{id}/deliveries.
+func (s *Server) getAdminDeliveries(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	if _, _, err := s.deps.Jobs.Get(c, id); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	s.writeDeliveries(c, "", id)
+}
+
+// jobSearchScan bounds how many record writes one job search looks at.
+const jobSearchScan = 5000
+
+// listAdminJobs is GET /admin/v1/jobs?client=&flow=&status=&since=&until=&limit=:
+// the most recent job records that match, newest first. It reads the last
+// jobSearchScan writes of the job bucket (after since, when given), so it
+// finds recent jobs; an older job is found by its ID.
+func (s *Server) listAdminJobs(c *gin.Context) {
+	q, bad := parseJobQuery(c)
+	if bad != nil {
+		writeProblem(c, bad)
+		return
+	}
+	items, err := s.searchJobs(c, q)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c.Writer, http.StatusOK, listPage[adminJob]{Items: items})
+}
+
+type jobQuery struct {
+	client, flow, status string
+	since, until         time.Time
+	limit                int
+}
+
+func parseJobQuery(c *gin.Context) (jobQuery, *apiError) {
+	q := jobQuery{client: c.Query("client"), flow: c.Query("flow"), status: c.Query("status"), limit: 50}
+	if q.client != "" && !catalog.ValidID(q.client) {
+		return q, problem(http.StatusBadRequest, "invalid_name", "client: IDs match ^[a-z0-9][a-z0-9-]{0,62}$")
+	}
+	if q.flow != "" && !catalog.ValidID(q.flow) {
+		return q, problem(http.StatusBadRequest, "invalid_name", "flow: IDs match ^[a-z0-9][a-z0-9-]{0,62}$")
+	}
+	switch q.status {
+	case "", jobs.StatusQueued, jobs.StatusRunning, jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCanceled:
+	default:
+		return q, problem(http.StatusBadRequest, "invalid_request", "status must be queued, running, succeeded, failed or canceled")
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.since}, {"until", &q.until}} {
+		if v := c.Query(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return q, problem(http.StatusBadRequest, "invalid_request", p.name+" must be an RFC 3339 time")
+			}
+			*p.dst = t
+		}
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return q, problem(http.StatusBadRequest, "invalid_request", "limit must be 1..500")
+		}
+		q.limit = n
+	}
+	return q, nil
+}
+
+func (s *Server) searchJobs(ctx context.Context, q jobQuery) ([]adminJob, error) {
+	st, err := s.deps.Resources.JS.Stream(ctx, "KV_"+natsx.BucketJobs)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scan := natsx.Scan{Filter: "$KV." + natsx.BucketJobs + ".>", Limit: jobSearchScan, MaxScan: jobSearchScan, Since: q.since}
+	if q.since.IsZero() && info.State.LastSeq > jobSearchScan {
+		scan.After = info.State.LastSeq - jobSearchScan
+	}
+	latest := map[string]*cpibv1.JobRecord{}
+	_, _, err = natsx.ScanPage(ctx, st, scan, func(m jetstream.Msg, _ uint64, _ time.Time) (struct{}, bool) {
+		key := strings.TrimPrefix(m.Subject(), "$KV."+natsx.BucketJobs+".")
+		if op := m.Headers().Get("KV-Operation"); op != "" || len(m.Data()) == 0 {
+			delete(latest, key)
+			return struct{}{}, false
+		}
+		rec := &cpibv1.JobRecord{}
+		if proto.Unmarshal(m.Data(), rec) != nil {
+			return struct{}{}, false
+		}
+		latest[key] = rec
+		return struct{}{}, false
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []adminJob{}
+	for _, rec := range latest {
+		created := rec.GetCreatedAt().AsTime()
+		switch {
+		case q.client != "" && rec.GetClient() != q.client,
+			q.flow != "" && rec.GetFlow() != q.flow,
+			!q.since.IsZero() && created.Before(q.since),
+			!q.until.IsZero() && created.After(q.until):
+			continue
+		}
+		r := s.resource(rec)
+		if q.status != "" && r.Status != q.status {
+			continue
+		}
+		out = append(out, adminJob{Client: rec.GetClient(), Resource: r})
+	}
+	slices.SortFunc(out, func(a, b adminJob) int { return cmp.Compare(b.ID, a.ID) })
+	if len(out) > q.limit {
+		out = out[:q.limit]
+	}
+	return out, nil
+}
