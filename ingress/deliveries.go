@@ -3,6 +3,7 @@ package ingress
 import (
 	"cmp"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -189,4 +190,52 @@ func (s *Server) searchJobs(ctx context.Context, q jobQuery) ([]adminJob, error)
 		out = out[:q.limit]
 	}
 	return out, nil
+}
+
+// resentPage answers a resend.
+type resentPage struct {
+	Queued int `json:"queued"`
+}
+
+// resendDeliveries is POST /v1/jobs/{id}/deliveries/resend: the job's
+// event is delivered again to every target it went to (202), or 409
+// nothing_to_resend when no attempt is logged or its event is gone.
+func (s *Server) resendDeliveries(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	cl := callerOf(c)
+	if _, _, err := s.deps.Jobs.GetOwned(c, cl.client.ID, id); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	s.resend(c, cl.client.ID, id)
+}
+
+// resendAdminDeliveries is POST /admin/v1/jobs/{id}/deliveries/resend.
+func (s *Server) resendAdminDeliveries(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	rec, _, err := s.deps.Jobs.Get(c, id)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	s.resend(c, rec.GetClient(), id)
+}
+
+func (s *Server) resend(c *gin.Context, client, id string) {
+	n, err := deliverylog.New(s.deps.Resources).Resend(c, client, id)
+	switch {
+	case errors.Is(err, deliverylog.ErrNothingToResend):
+		writeProblem(c, problem(http.StatusConflict, "nothing_to_resend", "no callback attempt of this job is logged, or its event is no longer kept"))
+		return
+	case err != nil:
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c.Writer, http.StatusAccepted, resentPage{Queued: n})
 }

@@ -130,6 +130,26 @@ func TestDeliveryLog(t *testing.T) {
 	if n := logs.count("delivery: endpoint recovered"); n != 1 {
 		t.Fatalf("endpoint recovered logged %d times, want once", n)
 	}
+	// Resend delivers the event once more to the same target.
+	var resent struct {
+		Queued int `json:"queued"`
+	}
+	call(t, p, http.MethodPost, "/v1/jobs/"+job+"/deliveries/resend", nil, http.StatusAccepted, &resent)
+	if resent.Queued != 1 {
+		t.Fatalf("resend queued %d", resent.Queued)
+	}
+	if h := cb.next(30 * time.Second); h.path != "/cb/order-9" || h.header.Get("webhook-id") != "evt_"+job+"_1" {
+		t.Fatalf("resent %s %v", h.path, h.header)
+	}
+	testkit.Eventually(t, 30*time.Second, "the resend logged", func() bool {
+		call(t, p, http.MethodGet, "/v1/jobs/"+job+"/deliveries", nil, http.StatusOK, &page)
+		return len(page.Items) == 4 && page.Items[3].Outcome == "delivered"
+	})
+	call(t, a, http.MethodPost, "/v1/jobs/"+job+"/deliveries/resend", nil, http.StatusNotFound, nil)
+	plain := submit(t, p, "demo-echo", `{}`, nil)
+	p.WaitJob(plain, 30*time.Second)
+	call(t, p, http.MethodPost, "/v1/jobs/"+plain+"/deliveries/resend", nil, http.StatusConflict, nil)
+
 	r := p.Do(http.MethodGet, "/metrics", nil, nil)
 	if !strings.Contains(string(r.Body), `cpibroker_callbacks_failing_endpoints{client="demo-partner"`) {
 		t.Fatalf("/metrics has no failing-endpoints gauge")

@@ -52,7 +52,7 @@ func (d *Deliverer) logAttempt(ctx context.Context, l *lane, task *cpibv1.Delive
 		TaskId: task.GetId(), EventId: task.GetEventId(), EventType: task.GetEventType(),
 		Client: task.GetClient(), Flow: task.GetFlow(), JobId: task.GetJobId(), Run: task.GetRun(),
 		Lane: task.GetLane(), WebhookId: task.GetWebhookId(), Url: url,
-		Attempt: task.GetAttempts() + 1, Replay: task.GetReplays(),
+		Attempt: task.GetAttempts() + 1, Replay: task.GetReplays(), EventSeq: task.GetEventSeq(),
 		At: timestamppb.New(started), Duration: durationpb.New(took),
 		Status: int32(out.status), Outcome: outcomeName(out.v),
 	}

@@ -9,9 +9,11 @@ import (
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // ErrInvalid is returned for a client or job ID that cannot name a subject.
@@ -120,4 +122,69 @@ func View(a *cpibv1.DeliveryAttempt) Attempt {
 func validJob(id string) bool {
 	_, err := ulid.ParseStrict(id)
 	return err == nil
+}
+
+// ErrNothingToResend is returned by Resend for a job without a logged
+// attempt whose event is still kept.
+var ErrNothingToResend = errors.New("deliverylog: no callback attempt of this job to resend")
+
+// Resend delivers the job's event again to every target it was delivered
+// to (the latest logged attempt per target): one new delivery task per
+// target, on that target's lane, as a DLQ replay would make. It returns
+// how many deliveries were queued. The client must own the job.
+func (l *Log) Resend(ctx context.Context, client, jobID string) (int, error) {
+	if !catalog.ValidID(client) || !validJob(jobID) {
+		return 0, ErrInvalid
+	}
+	max := int(l.res.Layout.MaxAttemptsPerJob)
+	if max < 1 {
+		max = 100
+	}
+	latest := map[string]*cpibv1.DeliveryAttempt{}
+	var order []string
+	_, _, err := natsx.ScanPage(ctx, l.res.Attempts, natsx.Scan{Filter: natsx.AttemptSubject(client, jobID), Limit: max, MaxScan: max},
+		func(m jetstream.Msg, _ uint64, _ time.Time) (struct{}, bool) {
+			a := &cpibv1.DeliveryAttempt{}
+			if proto.Unmarshal(m.Data(), a) != nil || a.GetLane() == "" || a.GetEventSeq() == 0 {
+				return struct{}{}, false
+			}
+			if _, ok := latest[a.GetLane()]; !ok {
+				order = append(order, a.GetLane())
+			}
+			latest[a.GetLane()] = a
+			return struct{}{}, false
+		})
+	if err != nil {
+		return 0, fmt.Errorf("deliverylog: resend %s: %w", jobID, err)
+	}
+	n := 0
+	for _, lane := range order {
+		a := latest[lane]
+		ev, err := l.res.Events.GetMsg(ctx, a.GetEventSeq())
+		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && ev.Subject != natsx.EventSubject(client)) {
+			continue // the event is gone (retention) or is not this client's
+		}
+		if err != nil {
+			return n, fmt.Errorf("deliverylog: read event: %w", err)
+		}
+		task := &cpibv1.Delivery{
+			Id: a.GetTaskId(), EventId: a.GetEventId(), EventType: a.GetEventType(), Client: client,
+			Flow: a.GetFlow(), JobId: jobID, Run: a.GetRun(), Lane: lane, WebhookId: a.GetWebhookId(),
+			Url: a.GetUrl(), Body: ev.Data, Replays: a.GetReplay() + 1, EventSeq: a.GetEventSeq(),
+			CreatedAt: timestamppb.Now(),
+		}
+		b, err := proto.Marshal(task)
+		if err != nil {
+			return n, fmt.Errorf("deliverylog: encode task: %w", err)
+		}
+		msg := &nats.Msg{Subject: natsx.DeliverySubject(client, lane), Data: b}
+		if _, err := l.res.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(a.GetTaskId()+".resend."+ulid.Make().String())); err != nil {
+			return n, fmt.Errorf("deliverylog: queue resend: %w", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, ErrNothingToResend
+	}
+	return n, nil
 }

@@ -59,7 +59,10 @@ type DeliveryAttempt struct {
 	// error says why the attempt failed; empty when delivered.
 	Error string `protobuf:"bytes,17,opt,name=error,proto3" json:"error,omitempty"`
 	// trace_id is the job's OpenTelemetry trace ID, when it was traced.
-	TraceId       string `protobuf:"bytes,18,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	TraceId string `protobuf:"bytes,18,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// event_seq is the EVENTS stream sequence of the event, so the delivery
+	// can be sent again (resend) while the event is kept.
+	EventSeq      uint64 `protobuf:"varint,19,opt,name=event_seq,json=eventSeq,proto3" json:"event_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,11 +223,18 @@ func (x *DeliveryAttempt) GetTraceId() string {
 	return ""
 }
 
+func (x *DeliveryAttempt) GetEventSeq() uint64 {
+	if x != nil {
+		return x.EventSeq
+	}
+	return 0
+}
+
 var File_cpib_v1_attempt_proto protoreflect.FileDescriptor
 
 const file_cpib_v1_attempt_proto_rawDesc = "" +
 	"\n" +
-	"\x15cpib/v1/attempt.proto\x12\acpib.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x03\n" +
+	"\x15cpib/v1/attempt.proto\x12\acpib.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x04\n" +
 	"\x0fDeliveryAttempt\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1d\n" +
@@ -246,7 +256,8 @@ const file_cpib_v1_attempt_proto_rawDesc = "" +
 	"\x06status\x18\x0f \x01(\x05R\x06status\x12\x18\n" +
 	"\aoutcome\x18\x10 \x01(\tR\aoutcome\x12\x14\n" +
 	"\x05error\x18\x11 \x01(\tR\x05error\x12\x19\n" +
-	"\btrace_id\x18\x12 \x01(\tR\atraceIdB4Z2github.com/cpibroker/cpibroker/proto/cpibv1;cpibv1b\x06proto3"
+	"\btrace_id\x18\x12 \x01(\tR\atraceId\x12\x1b\n" +
+	"\tevent_seq\x18\x13 \x01(\x04R\beventSeqB4Z2github.com/cpibroker/cpibroker/proto/cpibv1;cpibv1b\x06proto3"
 
 var (
 	file_cpib_v1_attempt_proto_rawDescOnce sync.Once
