@@ -33,9 +33,21 @@ func (d *Dispatcher) sweepLoop(ctx context.Context) {
 		return
 	}
 	_ = m.Run(ctx, sweepLease, func(ctx context.Context) error {
-		var cursor uint64
+		var cursor, records uint64
+		pass := d.cfg.Now()
+		seen := map[string]struct{}{}
 		for {
-			cursor = d.sweep(ctx, cursor)
+			next, ok := d.sweep(ctx, cursor, seen)
+			cursor = next
+			if cursor == 0 {
+				if ok {
+					// A whole pass saw every queued message that existed
+					// when it began: a record older than that (and than
+					// the grace) without one of them has no message.
+					records = d.sweepNotStored(ctx, records, pass.Add(-d.cfg.NotStoredGrace), seen)
+				}
+				pass, seen = d.cfg.Now(), map[string]struct{}{}
+			}
 			wait := d.cfg.SweepInterval
 			if cursor != 0 {
 				wait = 0 // more to look at
@@ -49,30 +61,69 @@ func (d *Dispatcher) sweepLoop(ctx context.Context) {
 	})
 }
 
-// sweep looks at up to SweepBatch queued messages from sequence after and
-// fails the expired ones. It returns where to go on, 0 at the end.
-func (d *Dispatcher) sweep(ctx context.Context, after uint64) uint64 {
+// sweep looks at up to SweepBatch queued messages from sequence after,
+// notes their job IDs in seen and fails the expired ones. It returns where
+// to go on, 0 at the end; ok is false when a read failed.
+func (d *Dispatcher) sweep(ctx context.Context, after uint64, seen map[string]struct{}) (uint64, bool) {
 	seq := after + 1
 	for range d.cfg.SweepBatch {
 		m, err := d.res.Jobs.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(sweepSubjects))
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgNotFound) && ctx.Err() == nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return 0, true
+			}
+			if ctx.Err() == nil {
 				d.cfg.Logger.Warn("dispatcher: expiry sweep read failed", "err", err)
 			}
-			return 0
+			return 0, false
 		}
-		d.expire(ctx, m)
+		job := &cpibv1.Job{}
+		if proto.Unmarshal(m.Data, job) == nil {
+			seen[job.GetId()] = struct{}{}
+			d.expire(ctx, m, job)
+		}
 		seq = m.Sequence + 1
 	}
-	return seq - 1
+	return seq - 1, true
+}
+
+// sweepNotStored fails the records written before before that still wait
+// for a first message which the last pass did not see (seen): their
+// submit answered 503 because the message's acknowledgement was lost, the
+// message was never stored, and no retry with the Idempotency-Key stored
+// it. Without this they would stay queued until their TTL removed them
+// unannounced. It returns the record cursor to resume from.
+func (d *Dispatcher) sweepNotStored(ctx context.Context, after uint64, before time.Time, seen map[string]struct{}) uint64 {
+	next, ids, err := d.store.AwaitingFirstMessage(ctx, after, before)
+	if err != nil && ctx.Err() == nil {
+		d.cfg.Logger.Warn("dispatcher: record sweep read failed", "err", err)
+	}
+	for _, id := range ids {
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		rec, err := d.store.FailNotStored(ctx, id)
+		if err != nil || rec == nil {
+			if err != nil {
+				d.cfg.Logger.Warn("dispatcher: job without a message not failed yet", "job_id", id, "err", err)
+				return after // look again next pass
+			}
+			continue
+		}
+		d.cfg.Logger.Warn("dispatcher: job record without a message failed as not_stored", "job_id", id)
+		if err := d.store.PublishEvent(ctx, rec, nats.Header{}); err != nil {
+			d.cfg.Logger.Warn("dispatcher: not_stored job's event not published", "job_id", id, "err", err)
+		}
+		d.cfg.Observer.Completed(ctx, rec.GetClient(), rec.GetFlow(), jobs.StatusName(rec.GetStatus()), jobs.CodeNotStored)
+	}
+	return next
 }
 
 // expire fails one undispatched job whose expires_at has passed, with one
 // terminal event, and removes its message.
-func (d *Dispatcher) expire(ctx context.Context, m *jetstream.RawStreamMsg) {
-	job := &cpibv1.Job{}
+func (d *Dispatcher) expire(ctx context.Context, m *jetstream.RawStreamMsg, job *cpibv1.Job) {
 	now := d.cfg.Now()
-	if proto.Unmarshal(m.Data, job) != nil || job.GetAttempts() != 0 ||
+	if job.GetAttempts() != 0 ||
 		job.GetExpiresAt() == nil || !now.After(job.GetExpiresAt().AsTime()) {
 		return
 	}

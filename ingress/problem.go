@@ -56,6 +56,8 @@ func problemFor(err error) *apiError {
 		return problem(http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
 	case errors.Is(err, jobs.ErrIdempotencyKeyInUse):
 		return &apiError{Status: http.StatusConflict, Code: "idempotency_key_in_use", Detail: "a request with this Idempotency-Key is still in flight", RetryAfter: 1}
+	case errors.Is(err, jobs.ErrUnconfirmed):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the job store did not confirm the job; it may have been stored: retry with the same Idempotency-Key to find out", RetryAfter: 2}
 	case errors.Is(err, jobs.ErrUnavailable), errors.Is(err, jobs.ErrConflict):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the job store is unavailable; nothing was stored", RetryAfter: 2}
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Fault, when set, is asked before every job message publish whether
+	// to inject a failure (Fault). It is the fault-injection point of
+	// tests; nil in production.
+	Fault func(subject string) Fault
 }
 
 func (c *Config) setDefaults() {
@@ -62,6 +66,23 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// Fault is a failure injected into a job message publish by tests.
+type Fault int
+
+const (
+	// NoFault publishes normally.
+	NoFault Fault = iota
+	// LoseAck stores the message but loses its acknowledgement on the
+	// way back: Submit hears a timeout.
+	LoseAck
+	// LoseMessage loses the message on the way to JetStream (the
+	// connection died): nothing is stored and Submit hears a timeout.
+	LoseMessage
+)
+
+// errLost is the outcome Submit sees for an injected Fault.
+var errLost = fmt.Errorf("injected fault: %w", context.DeadlineExceeded)
 
 // Store reads and writes jobs in JetStream.
 type Store struct {
