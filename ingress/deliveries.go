@@ -239,3 +239,26 @@ func (s *Server) resend(c *gin.Context, client, id string) {
 	}
 	writeJSON(c.Writer, http.StatusAccepted, resentPage{Queued: n})
 }
+
+// partnerWebhook is a webhook as its owner sees it (no secrets).
+type partnerWebhook struct {
+	ID             string   `json:"id"`
+	URL            string   `json:"url"`
+	Events         []string `json:"events"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason string   `json:"disabled_reason,omitempty"`
+}
+
+// listWebhooks is GET /v1/webhooks: the caller's own webhooks, so a
+// partner (and its portal) can see where its events go and whether a
+// webhook was disabled.
+func (s *Server) listWebhooks(c *gin.Context) {
+	cl := callerOf(c)
+	items := []partnerWebhook{}
+	if live, ok := s.deps.Catalog.Client(cl.client.ID); ok {
+		for _, w := range live.Webhooks {
+			items = append(items, partnerWebhook{ID: w.ID, URL: w.URL, Events: append([]string{}, w.Events...), Enabled: w.Enabled, DisabledReason: w.DisabledReason})
+		}
+	}
+	writeJSON(c.Writer, http.StatusOK, listPage[partnerWebhook]{Items: items})
+}

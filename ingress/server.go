@@ -60,6 +60,14 @@ type Deps struct {
 	// EndpointBreakers lists callback endpoint breakers for the admin
 	// breaker API; nil when this process delivers no callbacks.
 	EndpointBreakers EndpointBreakers
+	// Console mounts the operator console at /console on the admin
+	// listener (the only listener without one): given the handler that
+	// serves /oauth/token, /admin/v1 and /metrics there, it returns the
+	// pages' handler. nil serves no console.
+	Console func(api http.Handler) http.Handler
+	// Portal mounts the partner portal at /portal on the partner
+	// listener, over that listener's handler. nil serves no portal.
+	Portal func(api http.Handler) http.Handler
 }
 
 // Server is the HTTP API.
@@ -170,6 +178,7 @@ func (s *Server) routes() error {
 	v1.GET("/jobs/:id/result", s.getResult)
 	v1.GET("/jobs/:id/deliveries", s.getDeliveries)
 	v1.POST("/jobs/:id/deliveries/resend", s.resendDeliveries)
+	v1.GET("/webhooks", s.listWebhooks)
 	v1.GET("/events", s.listEvents)
 	ops := e
 	if s.cfg.AdminListen != "" || s.cfg.AdminListener != nil {
@@ -186,6 +195,12 @@ func (s *Server) routes() error {
 	s.adminRoutes(ops.Group("/admin/v1", s.authenticate(), s.requireAdmin(), s.endWaitsOnDrain()))
 	if s.deps.MetricsHandler != nil {
 		ops.GET("/metrics", gin.WrapH(s.deps.MetricsHandler))
+	}
+	if s.deps.Console != nil {
+		ops.Any("/console/*path", gin.WrapH(s.deps.Console(ops)))
+	}
+	if s.deps.Portal != nil {
+		e.Any("/portal/*path", gin.WrapH(s.deps.Portal(e)))
 	}
 	s.engine = e
 	return nil

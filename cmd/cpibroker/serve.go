@@ -35,6 +35,8 @@ type serveFlags struct {
 	maxPayload                                              int64
 	ackWait, shutdownGrace, drainDelay                      time.Duration
 	trustedProxies                                          string
+	traceURLTemplate                                        string
+	noWeb                                                   bool
 	demo                                                    bool
 	config                                                  string
 	configOverwrite                                         bool
@@ -70,6 +72,10 @@ func (f *serveFlags) register(fs *flag.FlagSet, r role) {
 	fs.StringVar(&f.config, "config", "", "YAML seed of providers, flows and clients; creates what is missing (secrets as ${ENV} or plain text, stored hashed)")
 	fs.BoolVar(&f.configOverwrite, "config-overwrite", false, "let --config replace existing providers, flows and clients")
 	f.webhooks.register(fs)
+	if r != roleDispatcher {
+		fs.StringVar(&f.traceURLTemplate, "trace-url-template", "", "link jobs in the console to their trace: a URL with {trace_id} (Jaeger: http://jaeger:16686/trace/{trace_id})")
+		fs.BoolVar(&f.noWeb, "no-web", false, "serve neither the operator console (/console) nor the partner portal (/portal)")
+	}
 	if r == roleAll {
 		fs.StringVar(&f.natsListen, "nats-listen", "", "also expose the embedded NATS server on this address (e.g. 127.0.0.1:4222)")
 		fs.StringVar(&f.fsync, "fsync", "interval", "embedded JetStream durability: interval (survives a killed process) or always (survives power loss)")
@@ -133,6 +139,7 @@ func runServe(ctx context.Context, args []string, r role) error {
 	cfg.DispatcherConfig.Grace = f.shutdownGrace
 	cfg.IngressConfig.MaxPayload = f.maxPayload
 	cfg.Jobs.InlineMax = f.inlineMax
+	cfg.Console.TraceURLTemplate, cfg.NoWeb = f.traceURLTemplate, f.noWeb
 	cfg.DispatcherConfig.Concurrency = f.concurrency
 	f.webhooks.apply(&cfg, f.demo)
 
@@ -150,7 +157,8 @@ func runServe(ctx context.Context, args []string, r role) error {
 	if err != nil {
 		return err
 	}
-	log.Info("cpibroker started", "role", name, "listen", b.BaseURL(), "admin", b.AdminURL(), "data_dir", f.dataDir)
+	log.Info("cpibroker started", "role", name, "listen", b.BaseURL(), "admin", b.AdminURL(), "data_dir", f.dataDir,
+		"console", b.ConsoleURL(), "portal", b.PortalURL())
 	if f.demo {
 		creds, err := demo.Setup(ctx, b.Catalog, b.Discovery, sim, simCfg, b.BaseURL(), f.dataDir)
 		if err != nil {
@@ -160,16 +168,24 @@ func runServe(ctx context.Context, args []string, r role) error {
 		if b.Dispatcher != nil {
 			b.Dispatcher.Resume()
 		}
-		printDemo(creds, sim, f.dataDir)
+		printDemo(creds, sim, f.dataDir, b.ConsoleURL(), b.PortalURL())
 	}
 	return b.Wait()
 }
 
-func printDemo(c demo.Credentials, sim *cpisim.Sim, dataDir string) {
+func printDemo(c demo.Credentials, sim *cpisim.Sim, dataDir, consoleURL, portalURL string) {
+	if consoleURL == "" {
+		consoleURL = "(off)"
+	}
+	if portalURL == "" {
+		portalURL = "(off)"
+	}
 	fmt.Printf(`
 cpibroker demo is running.
 
   partner API       %[1]s
+  operator console  %[9]s  (sign in as the admin below)
+  partner portal    %[10]s  (sign in as the partner below)
   simulated CPI     %[2]s  (admin: %[2]s/sim/v1/iflows)
   credentials file  %[3]s/demo-credentials.json
 
@@ -188,7 +204,7 @@ Try it:
 Flows: demo-echo (echo), demo-slow (500 ms), demo-flaky (503 half the time, retried).
 Stop with Ctrl-C; state and credentials survive a restart with the same --data-dir.
 `, c.BaseURL, sim.URL(), dataDir, c.Partner.ClientID, c.Partner.ClientSecret, c.Partner.WebhookSecret,
-		c.Admin.ClientID, c.Admin.ClientSecret)
+		c.Admin.ClientID, c.Admin.ClientSecret, consoleURL, portalURL)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

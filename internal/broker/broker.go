@@ -11,6 +11,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
+	"github.com/cpibroker/cpibroker/console"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/dispatcher/delivery"
 	"github.com/cpibroker/cpibroker/ingress"
@@ -23,6 +24,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/jobs"
+	"github.com/cpibroker/cpibroker/portal"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/metric"
@@ -45,6 +47,10 @@ type Broker struct {
 	Guard      *ssrf.Guard            // the SSRF policy of callbacks
 	Audit      *audit.Log
 	Keys       *keyring.Ring // nil when the ingress role is off
+	// Console and Portal are the web pages (nil without the ingress role
+	// or with NoWeb).
+	Console *console.Console
+	Portal  *portal.Portal
 	// Seeded counts what the --config seed did (zero without one).
 	Seeded catalog.SeedResult
 	// Health answers /healthz and /readyz for every role.
@@ -162,6 +168,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if b.Ingress != nil {
 		g.Go(func() error { return b.Ingress.Run(gctx) })
+	}
+	if b.Console != nil {
+		g.Go(func() error { return b.Console.Run(gctx) })
 	}
 	if b.Dispatcher != nil {
 		g.Go(func() error { return b.dispatching.run(func() error { return b.Dispatcher.Run(gctx) }) })
@@ -282,12 +291,33 @@ func (b *Broker) newIngress(ctx context.Context) error {
 		}
 		idps = append(idps, p)
 	}
+	var mountConsole, mountPortal func(http.Handler) http.Handler
+	if !cfg.NoWeb {
+		cc, pc := cfg.Console, cfg.Portal
+		if cc.Logger == nil {
+			cc.Logger = cfg.Logger
+		}
+		if pc.Logger == nil {
+			pc.Logger = cfg.Logger
+		}
+		if pc.PublicURL == "" {
+			pc.PublicURL = ic.PublicURL
+		}
+		if b.Console, err = console.New(cc); err != nil {
+			return err
+		}
+		if b.Portal, err = portal.New(pc); err != nil {
+			return err
+		}
+		mountConsole, mountPortal = b.Console.Handler, b.Portal.Handler
+	}
 	srv, err := ingress.New(ic, ingress.Deps{
 		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
 		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
 		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard, Discovery: b.Discovery,
 		Health: b.Health, Metrics: b.Metrics, MetricsHandler: b.MetricsHandler,
 		EndpointBreakers: b.endpointBreakers(),
+		Console:          mountConsole, Portal: mountPortal,
 	})
 	if err != nil {
 		return err
@@ -337,6 +367,26 @@ func (b *Broker) AdminURL() string {
 		scheme = "https"
 	}
 	return scheme + "://" + addr.String()
+}
+
+// ConsoleURL is where the operator console is served ("" without it): on
+// the admin listener when there is one, else on the partner listener.
+func (b *Broker) ConsoleURL() string {
+	if b.Console == nil {
+		return ""
+	}
+	if u := b.AdminURL(); u != "" {
+		return u + "/console/"
+	}
+	return b.BaseURL() + "/console/"
+}
+
+// PortalURL is where the partner portal is served ("" without it).
+func (b *Broker) PortalURL() string {
+	if b.Portal == nil {
+		return ""
+	}
+	return b.BaseURL() + "/portal/"
 }
 
 // Done is closed when the system has stopped.

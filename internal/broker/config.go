@@ -9,6 +9,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
+	"github.com/cpibroker/cpibroker/console"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/dispatcher/delivery"
 	"github.com/cpibroker/cpibroker/ingress"
@@ -19,6 +20,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"github.com/cpibroker/cpibroker/jobs"
+	"github.com/cpibroker/cpibroker/portal"
 )
 
 // Fsync modes.
@@ -71,6 +73,12 @@ type Config struct {
 	// Metrics is where the instruments live and how /metrics serves them;
 	// zero builds a Prometheus exposition with its own registry.
 	Metrics metrics.Exposition
+	// Console and Portal tune the operator console (/console, on the
+	// admin listener when there is one) and the partner portal (/portal);
+	// NoWeb leaves both out. They run where the ingress role runs.
+	Console console.Config
+	Portal  portal.Config
+	NoWeb   bool
 	// BacklogTTL is how long the backlog gauges' consumer listing is
 	// cached. Default 10s.
 	BacklogTTL time.Duration

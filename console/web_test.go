@@ -1,0 +1,151 @@
+package console_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/testkit"
+)
+
+// browser is a cookie-keeping HTTP client that does not follow redirects.
+func browser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values, origin string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(page, `name="csrf" value="`)
+	if !ok {
+		t.Fatal("no CSRF token on the page")
+	}
+	tok, _, _ := strings.Cut(rest, `"`)
+	return tok
+}
+
+// The console and portal sign in with client credentials through the token
+// endpoint; the session cookie is HttpOnly and SameSite=Strict (not Secure
+// on loopback HTTP); pages carry a CSP without inline scripts; forms
+// without the session's CSRF token or from another origin are refused;
+// the console needs the admin role; the portal's "try it" submits through
+// the partner API.
+func TestSignInSessionsAndCSRF(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	base := sys.BaseURL
+	c := browser(t)
+	if resp, _ := get(t, c, base+"/console/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/signin" {
+		t.Fatalf("signed out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp := post(t, c, base+"/console/signin", url.Values{"client_id": {sys.Creds.Admin.ClientID}, "client_secret": {"wrong"}}, base); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong secret: %d", resp.StatusCode)
+	}
+	if resp := post(t, c, base+"/console/signin", url.Values{"client_id": {sys.Creds.Admin.ClientID}, "client_secret": {sys.Creds.Admin.ClientSecret}}, "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin sign-in: %d", resp.StatusCode)
+	}
+	// A partner is not an operator.
+	if resp := post(t, c, base+"/console/signin", url.Values{"client_id": {sys.Creds.Partner.ClientID}, "client_secret": {sys.Creds.Partner.ClientSecret}}, base); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("partner in the console: %d", resp.StatusCode)
+	}
+	resp := post(t, c, base+"/console/signin", url.Values{"client_id": {sys.Creds.Admin.ClientID}, "client_secret": {sys.Creds.Admin.ClientSecret}}, base)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"cpib_console=", "Path=/console", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(cookie, want) {
+			t.Fatalf("cookie %q lacks %s", cookie, want)
+		}
+	}
+	if strings.Contains(cookie, "Secure") {
+		t.Fatalf("cookie %q is Secure on loopback HTTP", cookie)
+	}
+	resp, page := get(t, c, base+"/console/flows")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "demo-echo") {
+		t.Fatalf("flows page: %d", resp.StatusCode)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		t.Fatalf("CSP %q", csp)
+	}
+	if strings.Contains(page, "<script>") || strings.Contains(page, " onclick=") {
+		t.Fatal("inline script on the page")
+	}
+	token := csrfOf(t, page)
+	form := url.Values{"status": {"disabled"}}
+	if resp := post(t, c, base+"/console/flows/demo-slow/status", form, base); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("no CSRF token: %d", resp.StatusCode)
+	}
+	form.Set("csrf", token)
+	if resp := post(t, c, base+"/console/flows/demo-slow/status", form, "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin form: %d", resp.StatusCode)
+	}
+	if resp := post(t, c, base+"/console/flows/demo-slow/status", form, base); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable: %d", resp.StatusCode)
+	}
+	if f, ok := sys.Broker.Catalog.Flow("demo-slow"); !ok || f.Status != "disabled" {
+		t.Fatalf("flow after disable: %+v", f)
+	}
+	// The policy is checked by the API's validation.
+	resp = post(t, c, base+"/console/flows/demo-echo", url.Values{"csrf": {token}, "policy": {`{"max_attempts":-3}`}}, base)
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "refused") {
+		t.Fatalf("bad policy: %d", resp.StatusCode)
+	}
+
+	p := browser(t)
+	resp = post(t, p, base+"/portal/signin", url.Values{"client_id": {sys.Creds.Partner.ClientID}, "client_secret": {sys.Creds.Partner.ClientSecret}}, "")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Set-Cookie"), "Path=/portal") {
+		t.Fatalf("portal sign-in: %d %s", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+	_, page = get(t, p, base+"/portal/flows/demo-echo")
+	if !strings.Contains(page, "submit_demo_echo") || !strings.Contains(page, "Idempotency-Key") {
+		t.Fatal("the flow page does not render the OpenAPI operation")
+	}
+	resp = post(t, p, base+"/portal/flows/demo-echo/try", url.Values{"csrf": {csrfOf(t, page)}, "body": {"hello"}, "content_type": {"text/plain"}}, base)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/portal/jobs/") {
+		t.Fatalf("try it: %d %s", resp.StatusCode, loc)
+	}
+	testkit.Eventually(t, 30*time.Second, "the job finished on its page", func() bool {
+		_, page = get(t, p, base+loc)
+		return strings.Contains(page, `id="job-result">hello<`)
+	})
+	// The console's session cookie is not the portal's.
+	if resp, _ := get(t, p, base+"/console/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("portal session in the console: %d", resp.StatusCode)
+	}
+}
