@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
@@ -147,5 +148,35 @@ func TestSignInSessionsAndCSRF(t *testing.T) {
 	// The console's session cookie is not the portal's.
 	if resp, _ := get(t, p, base+"/console/"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("portal session in the console: %d", resp.StatusCode)
+	}
+}
+
+// With --admin-listen the console is served there only; the portal stays
+// on the partner listener.
+func TestConsoleOnAdminListener(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) { c.IngressConfig.AdminListen = "127.0.0.1:0" }})
+	adminURL := sys.Broker.AdminURL()
+	if adminURL == "" || sys.Broker.ConsoleURL() != adminURL+"/console/" {
+		t.Fatalf("console URL %q, admin %q", sys.Broker.ConsoleURL(), adminURL)
+	}
+	c := browser(t)
+	if resp, _ := get(t, c, sys.BaseURL+"/console/signin"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("console on the partner listener: %d", resp.StatusCode)
+	}
+	if resp, page := get(t, c, adminURL+"/console/signin"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "client_secret") {
+		t.Fatalf("console on the admin listener: %d", resp.StatusCode)
+	}
+	resp := post(t, c, adminURL+"/console/signin", url.Values{"client_id": {sys.Creds.Admin.ClientID}, "client_secret": {sys.Creds.Admin.ClientSecret}}, adminURL)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in on the admin listener: %d", resp.StatusCode)
+	}
+	if resp, page := get(t, c, adminURL+"/console/"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Per client and flow") {
+		t.Fatalf("overview on the admin listener: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, c, sys.BaseURL+"/portal/signin"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("portal on the partner listener: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, c, adminURL+"/portal/signin"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("portal on the admin listener: %d", resp.StatusCode)
 	}
 }
