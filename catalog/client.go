@@ -49,6 +49,19 @@ type Client struct {
 	// PreviousWebhookSecrets are replaced webhook secrets that callbacks are
 	// still signed with, besides the current one, until their expiry.
 	PreviousWebhookSecrets []ExpiringSecret `json:"previous_webhook_secrets,omitempty"`
+	// TokenGeneration binds the broker's tokens to this incarnation of the
+	// client: a random value the Store assigns when the client is created
+	// and that a secret rotation without overlap replaces. Every token the
+	// broker issues carries it (claim "cgen"); the ingress refuses a token
+	// whose generation is not the live client's. Never returned by the API.
+	TokenGeneration string `json:"token_generation,omitempty"`
+	// RetiredUntil is set only on the tombstone a deleted client leaves
+	// under its ID (every other field but ID is empty then). Until that
+	// time the ID cannot be created again, so a new owner of the name
+	// never sees the old client's tokens, jobs, results, events or
+	// idempotency keys: they are all gone by then. Tombstones are not
+	// clients: the Store's view, lookups and listings skip them.
+	RetiredUntil *time.Time `json:"retired_until,omitempty"`
 }
 
 // ExpiringSecret is a secret (or a secret's hash) valid until ExpiresAt.
@@ -105,11 +118,27 @@ func (c *Client) SetDefaults() {
 	}
 }
 
+// Size limits of a client's free-text fields (bytes).
+const (
+	// MaxNameBytes bounds a client's name and a flow's title.
+	MaxNameBytes = 200
+	// MaxExternalIDs bounds how many external IDs a client may have.
+	MaxExternalIDs = 32
+	// MaxExternalIDBytes bounds one external ID.
+	MaxExternalIDBytes = 255
+)
+
 // Validate reports a client that cannot be stored.
 func (c Client) Validate() error {
 	var errs []error
 	if !ValidID(c.ID) {
 		errs = append(errs, fmt.Errorf("client id %q must match ^[a-z0-9][a-z0-9-]{0,62}$", c.ID))
+	}
+	if c.RetiredUntil != nil {
+		errs = append(errs, errors.New("retired_until is set only by a delete"))
+	}
+	if len(c.Name) > MaxNameBytes {
+		errs = append(errs, fmt.Errorf("name must be at most %d bytes", MaxNameBytes))
 	}
 	for _, g := range c.Grants {
 		if !ValidID(g) {
@@ -136,15 +165,29 @@ func (c Client) Validate() error {
 	if c.MaxBacklog < 0 {
 		errs = append(errs, fmt.Errorf("max_backlog %d must not be negative", c.MaxBacklog))
 	}
-	for _, x := range c.ExternalIDs {
-		if x == "" || len(x) > 255 {
-			errs = append(errs, errors.New("external ids must be 1-255 characters"))
-		}
-	}
+	errs = append(errs, validExternalIDs(c.ExternalIDs)...)
 	if len(c.SecretHashes) == 0 {
 		errs = append(errs, errors.New("client has no secret"))
 	}
 	return errors.Join(errs...)
+}
+
+func validExternalIDs(xs []string) []error {
+	var errs []error
+	if len(xs) > MaxExternalIDs {
+		errs = append(errs, fmt.Errorf("external_ids: at most %d entries", MaxExternalIDs))
+	}
+	seen := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		switch {
+		case x == "" || len(x) > MaxExternalIDBytes:
+			errs = append(errs, fmt.Errorf("external_ids: each must be 1-%d bytes", MaxExternalIDBytes))
+		case seen[x]:
+			errs = append(errs, fmt.Errorf("external_ids: %q is listed twice", x))
+		}
+		seen[x] = true
+	}
+	return errs
 }
 
 func (c Client) validateWebhooks() []error {

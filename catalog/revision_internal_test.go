@@ -50,7 +50,7 @@ func TestOlderRevisionDoesNotRevertLocalWrite(t *testing.T) {
 		t.Fatalf("after a late replay of revision %d the client is %q, want the newer %q", first.Revision(), got.Name, "second")
 	}
 
-	if err := s.DeleteClient(ctx, "acme"); err != nil {
+	if err := s.DeleteClient(ctx, "acme", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	s.apply(res.Clients.Bucket(), first)

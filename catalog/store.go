@@ -135,7 +135,7 @@ func (s *Store) apply(bucket string, e jetstream.KeyValueEntry) {
 	}
 	switch {
 	case bucket == s.clientsKV.Bucket():
-		err = applyEntry(s.clients, key, e.Value(), del)
+		err = s.applyClientLocked(key, e.Value(), del)
 	case strings.HasPrefix(key, flowPrefix):
 		err = applyEntry(s.flows, strings.TrimPrefix(key, flowPrefix), e.Value(), del)
 	case strings.HasPrefix(key, providerPrefix):

@@ -38,6 +38,9 @@ func casUpdate[T validating](ctx context.Context, s *Store, kv jetstream.KeyValu
 			return zero, fmt.Errorf("catalog: decode %s %s: %w", kind, id, err)
 		}
 		if err := fn(&v); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return zero, err
+			}
 			return zero, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		fixID(&v)
@@ -47,6 +50,9 @@ func casUpdate[T validating](ctx context.Context, s *Store, kv jetstream.KeyValu
 		b, err := json.Marshal(v)
 		if err != nil {
 			return zero, fmt.Errorf("catalog: encode %s %s: %w", kind, id, err)
+		}
+		if err := checkRecordSize(b); err != nil {
+			return zero, fmt.Errorf("%s %s: %w", kind, id, err)
 		}
 		rev, err := kv.Update(ctx, key, b, e.Revision())
 		if err != nil {

@@ -25,18 +25,13 @@ func (s *Store) PutProvider(ctx context.Context, p Provider, createOnly bool) er
 	return put(ctx, s, s.catalogKV, providerPrefix+p.ID, p, createOnly, s.providers, p.ID)
 }
 
-// PutClient validates and stores a client (create or replace).
-func (s *Store) PutClient(ctx context.Context, c Client, createOnly bool) error {
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	return put(ctx, s, s.clientsKV, c.ID, c, createOnly, s.clients, c.ID)
-}
-
 func put[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string, v T, createOnly bool, m map[string]T, id string) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("catalog: encode %s: %w", key, err)
+	}
+	if err := checkRecordSize(b); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
 	}
 	var rev uint64
 	if createOnly {

@@ -29,7 +29,7 @@ func (d *Dispatcher) cancelDeleted(ctx context.Context, p *puller) bool {
 		return false
 	}
 	p.deletedCheck = d.cfg.Now().Add(5 * time.Second)
-	if _, err := d.res.Clients.Get(ctx, p.client); !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if exists, err := d.cat.ClientExists(ctx, p.client); err != nil || exists {
 		return false
 	}
 	n := 0

@@ -276,13 +276,15 @@ func (s *Server) patchClient(c *gin.Context) {
 }
 
 // deleteClient is DELETE /admin/v1/clients/{id}: 204. Its tokens stop
-// working on every ingress within moments.
+// working on every ingress within moments, and the ID stays retired (a
+// create answers 409 client_id_retired) until the old client's data has
+// aged out (Config.ClientRetirement).
 func (s *Server) deleteClient(c *gin.Context) {
 	id, ok := pathID(c)
 	if !ok {
 		return
 	}
-	if err := s.deps.Catalog.DeleteClient(c, id); err != nil {
+	if err := s.deps.Catalog.DeleteClient(c, id, s.cfg.Now().Add(s.cfg.ClientRetirement())); err != nil {
 		writeProblem(c, err)
 		return
 	}

@@ -53,7 +53,9 @@ type rotatedSecret struct {
 }
 
 // rotateSecret is POST /admin/v1/clients/{id}/rotate-secret: a new
-// client secret; the current ones keep working for the overlap.
+// client secret; the current ones keep working for the overlap. With
+// overlap 0 the client gets a new token generation, so every token issued
+// before is refused at once.
 func (s *Server) rotateSecret(c *gin.Context) {
 	id, ok := pathID(c)
 	if !ok {
@@ -78,6 +80,11 @@ func (s *Server) rotateSecret(c *gin.Context) {
 			for _, h := range cl.SecretHashes {
 				cl.PreviousSecrets = append(cl.PreviousSecrets, catalog.ExpiringSecret{Value: h, ExpiresAt: until})
 			}
+		} else {
+			// No overlap: the replaced secrets, and every token issued
+			// before, stop working at once. (Secrets still in the overlap
+			// of an earlier rotation keep it, and get new tokens.)
+			cl.TokenGeneration = catalog.NewTokenGeneration()
 		}
 		cl.SecretHashes = []string{hash}
 		return nil

@@ -53,12 +53,12 @@ func issuerWith(t *testing.T, key *auth.SigningKey, iss, aud string, now time.Ti
 	return i
 }
 
-func mustIssue(t *testing.T, i *auth.Issuer, client string, scope ...string) string {
+func mustIssue(t *testing.T, i *auth.Issuer, client, generation string, scope ...string) string {
 	t.Helper()
 	if len(scope) == 0 {
 		scope = []string{auth.ScopeAllFlows}
 	}
-	tok, err := i.Issue(client, scope)
+	tok, err := i.IssueBound(client, generation, scope)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,9 @@ func TestTokenAttacks(t *testing.T) {
 	const iss, partner = "http://127.0.0.1", "demo-partner"
 	now := time.Now()
 	ours := issuerWith(t, key, iss, "cpibroker", now)
-	good := mustIssue(t, ours, partner)
+	pc, _ := sys.Broker.Catalog.Client(partner)
+	gen := pc.TokenGeneration
+	good := mustIssue(t, ours, partner, gen)
 	parts := strings.Split(good, ".")
 	var hdr, claims map[string]any
 	for i, dst := range []*map[string]any{&hdr, &claims} {
@@ -112,7 +114,7 @@ func TestTokenAttacks(t *testing.T) {
 	revoked := addPartner(t, sys, "revoked-partner", []string{"demo-echo"})
 	disabled := addPartner(t, sys, "disabled-partner", []string{"demo-echo"})
 	ctx := context.Background()
-	if err := sys.Broker.Catalog.DeleteClient(ctx, "revoked-partner"); err != nil {
+	if err := sys.Broker.Catalog.DeleteClient(ctx, "revoked-partner", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := sys.Broker.Catalog.Client("disabled-partner")
@@ -133,18 +135,20 @@ func TestTokenAttacks(t *testing.T) {
 		{"RS256 header on an EdDSA signature", b64url(mustJSON(t, with(hdr, "alg", "RS256"))) + "." + parts[1] + "." + parts[2]},
 		{"unknown kid", craftJWT(t, with(hdr, "kid", "no-such-key"), claims, none)},
 		{"no kid", b64url(mustJSON(t, with(hdr, "kid", nil))) + "." + parts[1] + "." + parts[2]},
-		{"signed by a key not ours", mustIssue(t, issuerWith(t, foreign, iss, "cpibroker", now), partner)},
-		{"key not ours under our kid", strings.Join([]string{parts[0], parts[1], strings.Split(mustIssue(t, issuerWith(t, foreign, iss, "cpibroker", now), partner), ".")[2]}, ".")},
+		{"signed by a key not ours", mustIssue(t, issuerWith(t, foreign, iss, "cpibroker", now), partner, gen)},
+		{"key not ours under our kid", strings.Join([]string{parts[0], parts[1], strings.Split(mustIssue(t, issuerWith(t, foreign, iss, "cpibroker", now), partner, gen), ".")[2]}, ".")},
 		{"tampered header", b64url(mustJSON(t, with(hdr, "x", "y"))) + "." + parts[1] + "." + parts[2]},
 		{"tampered payload", parts[0] + "." + b64url(mustJSON(t, with(claims, "sub", "demo-admin"))) + "." + parts[2]},
 		{"scope widened in the payload", parts[0] + "." + b64url(mustJSON(t, with(claims, "scope", "flow:* admin"))) + "." + parts[2]},
 		{"signature truncated", parts[0] + "." + parts[1] + "." + parts[2][:10]},
 		{"signature dropped", parts[0] + "." + parts[1] + "."},
-		{"expired", mustIssue(t, issuerWith(t, key, iss, "cpibroker", now.Add(-2*time.Hour)), partner)},
-		{"not yet valid", mustIssue(t, issuerWith(t, key, iss, "cpibroker", now.Add(10*time.Minute)), partner)},
-		{"wrong iss", mustIssue(t, issuerWith(t, key, "https://evil.example", "cpibroker", now), partner)},
-		{"wrong aud", mustIssue(t, issuerWith(t, key, iss, "other-service", now), partner)},
-		{"unknown client", mustIssue(t, ours, "no-such-client")},
+		{"expired", mustIssue(t, issuerWith(t, key, iss, "cpibroker", now.Add(-2*time.Hour)), partner, gen)},
+		{"not yet valid", mustIssue(t, issuerWith(t, key, iss, "cpibroker", now.Add(10*time.Minute)), partner, gen)},
+		{"wrong iss", mustIssue(t, issuerWith(t, key, "https://evil.example", "cpibroker", now), partner, gen)},
+		{"wrong aud", mustIssue(t, issuerWith(t, key, iss, "other-service", now), partner, gen)},
+		{"unknown client", mustIssue(t, ours, "no-such-client", gen)},
+		{"another token generation of the client", mustIssue(t, ours, partner, "earlier-generation")},
+		{"no token generation", mustIssue(t, ours, partner, "")},
 		{"revoked (deleted) client", revoked.Token},
 		{"disabled client", disabled.Token},
 		{"JWE-shaped", parts[0] + "." + parts[1] + ".x.y.z"},

@@ -30,7 +30,9 @@ var errInvalidToken = &apiError{
 }
 
 // authenticate verifies the bearer token and that its client exists and is
-// enabled now (the catalog is a watched in-memory view: no KV read). Tokens
+// enabled now (the catalog is a watched in-memory view: no KV read). A
+// broker token must carry the client's current token generation
+// (catalog.Client.TokenGeneration). Tokens
 // of the broker are tried first (cached); tokens whose issuer is a
 // configured external IdP are verified against that IdP's JWK Set.
 func (s *Server) authenticate() gin.HandlerFunc {
@@ -46,6 +48,12 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		ok := false
 		if err == nil {
 			cl, ok = s.deps.Catalog.Client(p.ClientID)
+			if ok && p.Generation != cl.TokenGeneration {
+				// Issued to an earlier incarnation of the client, or before
+				// a secret rotation without overlap.
+				s.deny(c, p.ClientID, src, "token of a retired client generation")
+				return
+			}
 		} else if ip := s.externalIdP(tok); ip != nil {
 			p, cl, ok, err = s.verifyExternal(c, ip, tok)
 		}

@@ -26,6 +26,11 @@ type Config struct {
 	MaxWait time.Duration
 	// MaxJobTTL caps the Job-TTL header. Default 7 days.
 	MaxJobTTL time.Duration
+	// DataRetention is how long job records, results, events and DLQ
+	// entries are kept (the JetStream layout's retention). Default 7 days.
+	// A deleted client's ID stays retired for DataRetention + MaxJobTTL +
+	// 24h (see ClientRetirement).
+	DataRetention time.Duration
 	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed.
 	// Default none: the socket address is the client address.
 	TrustedProxies []string
@@ -85,6 +90,9 @@ func (c *Config) setDefaults() {
 	if c.MaxJobTTL == 0 {
 		c.MaxJobTTL = 7 * 24 * time.Hour
 	}
+	if c.DataRetention == 0 {
+		c.DataRetention = 7 * 24 * time.Hour
+	}
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
 	}
@@ -123,6 +131,15 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// ClientRetirement is how long the ID of a deleted client cannot be
+// created again: until every job of the old client has expired and every
+// record, result, event, DLQ entry and idempotency key of it has aged out
+// (DataRetention + MaxJobTTL), plus a day of margin (token lifetimes,
+// retries, clock skew).
+func (c *Config) ClientRetirement() time.Duration {
+	return c.DataRetention + c.MaxJobTTL + 24*time.Hour
+}
+
 // Validate reports every impossible setting in one error.
 func (c *Config) Validate() error {
 	var errs []error
@@ -131,6 +148,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPayload < 1 {
 		errs = append(errs, errors.New("ingress: max payload must be positive"))
+	}
+	if c.DataRetention < 0 || c.MaxJobTTL < 0 {
+		errs = append(errs, errors.New("ingress: data retention and max job TTL cannot be negative"))
 	}
 	if c.WriteTimeout <= c.MaxWait {
 		errs = append(errs, errors.New("ingress: write timeout must exceed the longest wait"))

@@ -38,10 +38,21 @@ type problemJSON struct {
 
 // problemFor maps any error to the API error a caller sees.
 func problemFor(err error) *apiError {
-	var ae *apiError
+	var (
+		ae       *apiError
+		retired  *catalog.RetiredError
+		taken    *catalog.ExternalIDTakenError
+		tooLarge *catalog.TooLargeError
+	)
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &retired):
+		return problem(http.StatusConflict, "client_id_retired", retired.Error())
+	case errors.As(err, &taken):
+		return problem(http.StatusConflict, "external_id_taken", "external_ids: "+taken.Error())
+	case errors.As(err, &tooLarge):
+		return problem(http.StatusRequestEntityTooLarge, "record_too_large", tooLarge.Field+": "+tooLarge.Error())
 	case errors.Is(err, catalog.ErrInvalid):
 		return problem(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, catalog.ErrNotFound):

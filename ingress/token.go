@@ -25,7 +25,7 @@ func (a clientAuthenticator) Authenticate(_ context.Context, id, secret string) 
 	if err != nil {
 		return auth.ClientInfo{}, err
 	}
-	return auth.ClientInfo{ID: c.ID, Grants: c.Grants, Roles: c.Roles}, nil
+	return auth.ClientInfo{ID: c.ID, Grants: c.Grants, Roles: c.Roles, Generation: c.TokenGeneration}, nil
 }
 
 // tokenRoutes serves the OAuth 2.0 token endpoint, JWKS and RFC 8414

@@ -11,6 +11,9 @@ type ClientInfo struct {
 	Grants []string
 	// Roles are the client's roles; [RoleAdmin] allows the admin scope.
 	Roles []string
+	// Generation is the client's current token generation, carried by the
+	// issued token (see [Issuer.IssueBound]); empty for none.
+	Generation string
 }
 
 // ClientAuthenticator checks client credentials. It is implemented by the

@@ -19,6 +19,8 @@ const (
 	DefaultTokenTTL = time.Hour
 	// tokenType is the JWT typ header of access tokens (RFC 9068 §2.1).
 	tokenType = "at+jwt"
+	// generationClaim carries the client's token generation.
+	generationClaim = "cgen"
 )
 
 // IssuerConfig configures an [Issuer].
@@ -145,6 +147,14 @@ func (i *Issuer) TTL() time.Duration { return i.cfg.TTL }
 // Times are whole seconds (JWT NumericDate), so ExpiresAt-IssuedAt is the TTL
 // truncated to seconds.
 func (i *Issuer) Issue(clientID string, scope []string) (Token, error) {
+	return i.IssueBound(clientID, "", scope)
+}
+
+// IssueBound is Issue for a token bound to one generation of the client:
+// a non-empty generation is carried as the "cgen" claim, and the ingress
+// accepts the token only while it is the client's current one (it changes
+// when the client is re-created or its secret is rotated without overlap).
+func (i *Issuer) IssueBound(clientID, generation string, scope []string) (Token, error) {
 	if !validID(clientID) {
 		return Token{}, fmt.Errorf("issuing token: invalid client ID %q", clientID)
 	}
@@ -168,6 +178,9 @@ func (i *Issuer) Issue(clientID string, scope []string) (Token, error) {
 	}
 	if len(scope) > 0 {
 		claims["scope"] = strings.Join(scope, " ")
+	}
+	if generation != "" {
+		claims[generationClaim] = generation
 	}
 	key := i.cfg.Key
 	if i.cfg.Signer != nil {

@@ -29,6 +29,10 @@ type Principal struct {
 	ExpiresAt time.Time
 	// TokenID is the token's jti, for audit; empty when the token has none.
 	TokenID string
+	// Generation is the client token generation the token was issued for
+	// (claim "cgen"); empty for tokens without one. The verifier does not
+	// judge it: the caller compares it with the live client's.
+	Generation string
 }
 
 // AllowsFlow reports whether the token's scope allows flow id: the scope

@@ -203,7 +203,7 @@ func (h *tokenHandler) handle(w http.ResponseWriter, r *http.Request) (string, T
 	if err != nil {
 		return id, Token{}, badRequest(codeInvalidScope, "the requested scope is unknown or not granted")
 	}
-	tok, err := h.cfg.Issuer.Issue(id, scope)
+	tok, err := h.cfg.Issuer.IssueBound(id, info.Generation, scope)
 	if err != nil {
 		return id, Token{}, serverError()
 	}

@@ -117,6 +117,8 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 type accessClaims struct {
 	jwt.RegisteredClaims
 	Scope string `json:"scope,omitempty"`
+	// Generation is the client's token generation (claim "cgen").
+	Generation string `json:"cgen,omitempty"`
 }
 
 // reason is a short, caller-safe explanation of a refusal.
@@ -200,10 +202,11 @@ func (v *Verifier) verify(token string) (cacheEntry, error) {
 	exp := claims.ExpiresAt.Time
 	return cacheEntry{
 		principal: Principal{
-			ClientID:  claims.Subject,
-			Scope:     splitScope(claims.Scope),
-			ExpiresAt: exp,
-			TokenID:   claims.ID,
+			ClientID:   claims.Subject,
+			Scope:      splitScope(claims.Scope),
+			ExpiresAt:  exp,
+			TokenID:    claims.ID,
+			Generation: claims.Generation,
 		},
 		until: exp.Add(v.cfg.Leeway),
 		kid:   kid,

@@ -238,6 +238,9 @@ func (b *Broker) newIngress(ctx context.Context) error {
 	cfg := b.Config
 	ic := cfg.IngressConfig
 	ic.Logger, ic.TracerProvider, ic.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
+	if ic.DataRetention == 0 {
+		ic.DataRetention = cfg.Layout.Retention // 0 keeps the layout's default
+	}
 	if ic.Listen == "" {
 		ic.Listen = "127.0.0.1:8080"
 	}
