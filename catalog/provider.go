@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 )
 
 // Provider types.
@@ -18,14 +20,18 @@ const (
 // Provider is a backend: a CPI tenant or a plain HTTPS service. Credential
 // fields use the names of SAP service keys so an operator can paste a key.
 type Provider struct {
-	ID                string    `json:"id"`
-	Type              string    `json:"type"`
-	Title             string    `json:"title,omitempty"`
-	Runtime           Endpoint  `json:"runtime"`
-	API               *Endpoint `json:"api,omitempty"`
-	CSRF              bool      `json:"csrf"`
-	DiscoveryInterval Duration  `json:"discovery_interval,omitempty"`
-	AutoEnable        bool      `json:"auto_enable"`
+	ID      string    `json:"id"`
+	Type    string    `json:"type"`
+	Title   string    `json:"title,omitempty"`
+	Runtime Endpoint  `json:"runtime"`
+	API     *Endpoint `json:"api,omitempty"`
+	CSRF    bool      `json:"csrf"`
+	// TokenAuth is how client credentials travel to the token endpoints of
+	// runtime and api: "body" (the default), "basic", "basic-raw" or
+	// "auto" (see internal/cpitoken).
+	TokenAuth         string   `json:"token_auth,omitempty"`
+	DiscoveryInterval Duration `json:"discovery_interval,omitempty"`
+	AutoEnable        bool     `json:"auto_enable"`
 	// Flows are the declared flows of a "http" provider (a plain HTTPS
 	// backend has no discovery API): each becomes a flow with this ID at
 	// runtime.url + path.
@@ -57,6 +63,9 @@ func (p Provider) Interval() time.Duration {
 func (p Provider) Discoverable() bool {
 	return p.Type == ProviderCPI && p.API != nil && p.API.URL != ""
 }
+
+// TokenAuthMode is the provider's token_auth, defaulted.
+func (p Provider) TokenAuthMode() cpitoken.Auth { return cpitoken.Auth(p.TokenAuth).OrDefault() }
 
 // Endpoint is a base URL with optional OAuth 2.0 client credentials.
 type Endpoint struct {
@@ -92,6 +101,9 @@ func (p Provider) Validate() error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if !cpitoken.Auth(p.TokenAuth).Valid() {
+		errs = append(errs, fmt.Errorf("provider token_auth %q must be body, basic, basic-raw or auto", p.TokenAuth))
 	}
 	if p.DiscoveryInterval != 0 && p.DiscoveryInterval.D() < 10*time.Second {
 		errs = append(errs, errors.New("provider discovery_interval must be at least 10s"))

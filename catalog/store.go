@@ -30,6 +30,7 @@ var (
 const (
 	flowPrefix     = "flows."
 	providerPrefix = "providers."
+	healthPrefix   = "health."
 )
 
 // Store is the watched, in-memory view of the catalog and client buckets.
@@ -44,6 +45,8 @@ type Store struct {
 	flows     map[string]Flow
 	providers map[string]Provider
 	clients   map[string]Client
+	// health is the credential health by "<provider>.<set>".
+	health map[string]CredentialHealth
 	// revs holds the KV revision behind each cached entry (by bucket and
 	// key), so a watch that replays an older revision after a local write
 	// cannot put the older value back.
@@ -64,7 +67,7 @@ func NewStore(catalogKV, clientsKV jetstream.KeyValue, log *slog.Logger) *Store 
 	return &Store{
 		catalogKV: catalogKV, clientsKV: clientsKV, log: log,
 		flows: map[string]Flow{}, providers: map[string]Provider{}, clients: map[string]Client{},
-		revs: map[string]uint64{}, changed: make(chan struct{}), ready: make(chan struct{}),
+		health: map[string]CredentialHealth{}, revs: map[string]uint64{}, changed: make(chan struct{}), ready: make(chan struct{}),
 	}
 }
 
@@ -140,6 +143,8 @@ func (s *Store) apply(bucket string, e jetstream.KeyValueEntry) {
 		err = applyEntry(s.flows, strings.TrimPrefix(key, flowPrefix), e.Value(), del)
 	case strings.HasPrefix(key, providerPrefix):
 		err = applyEntry(s.providers, strings.TrimPrefix(key, providerPrefix), e.Value(), del)
+	case strings.HasPrefix(key, healthPrefix):
+		err = applyEntry(s.health, strings.TrimPrefix(key, healthPrefix), e.Value(), del)
 	}
 	if err != nil {
 		s.log.Error("catalog entry skipped", "bucket", bucket, "key", key, "err", err)

@@ -1,12 +1,14 @@
 package dispatcher
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 )
 
 // outcome is what an attempt's answer means for the job (DESIGN 5).
@@ -18,8 +20,8 @@ const (
 	// businessError: CPI answered with a non-retryable status; the job
 	// fails with cpi_error and CPI's body is kept as the result.
 	businessError
-	// retryable: network error, timeout, 408, 429, 502, 503, 504, 500 when
-	// the policy says so, and 401/403 that survived the credential refetch.
+	// retryable: network error, timeout, 408, 429, 502, 503, 504, and 500
+	// when the policy says so.
 	retryable
 	// providerAuth: CPI refused the provider's credentials (the token
 	// endpoint refused them, or 401/403 survived the token refetch). It is
@@ -29,8 +31,13 @@ const (
 )
 
 // classify maps a CPI answer to an outcome. breakerFailure says whether the
-// answer counts against the flow's circuit breaker.
+// answer counts against the flow's circuit breaker: a credential refusal
+// does not (it is the provider's, not the flow's, and jobs wait for it
+// with their own reason).
 func classify(resp *cpiclient.Response, err error, p catalog.Policy) (o outcome, breakerFailure bool) {
+	if errors.Is(err, cpitoken.ErrRefused) {
+		return providerAuth, false
+	}
 	if err != nil {
 		return retryable, true
 	}
@@ -45,7 +52,7 @@ func classify(resp *cpiclient.Response, err error, p catalog.Policy) (o outcome,
 	case s == http.StatusInternalServerError && p.RetryOn500:
 		return retryable, true
 	case s == http.StatusUnauthorized, s == http.StatusForbidden:
-		return retryable, true
+		return providerAuth, false
 	default:
 		return businessError, false
 	}

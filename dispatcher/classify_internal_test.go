@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/nats-io/nats.go"
 )
 
@@ -48,8 +50,8 @@ func TestClassify(t *testing.T) {
 		{"304", answer(304), nil, plain, businessError, false},
 		{"307", answer(307), nil, plain, businessError, false},
 		{"400", answer(400), nil, plain, businessError, false},
-		{"401 after refetch", answer(401), nil, plain, retryable, true},
-		{"403 after refetch", answer(403), nil, plain, retryable, true},
+		{"401 after refetch", answer(401), nil, plain, providerAuth, false},
+		{"403 after refetch", answer(403), nil, plain, providerAuth, false},
 		{"404", answer(404), nil, plain, businessError, false},
 		{"408", answer(408), nil, plain, retryable, false},
 		{"409", answer(409), nil, plain, businessError, false},
@@ -65,6 +67,8 @@ func TestClassify(t *testing.T) {
 		{"505", answer(505), nil, plain, businessError, false},
 		{"transport error", nil, transport, plain, retryable, true},
 		{"timeout", nil, context.DeadlineExceeded, plain, retryable, true},
+		{"token refused", nil, fmt.Errorf("%w: %w", cpiclient.ErrTokenFetch, &cpitoken.Error{Status: 401, Code: "invalid_client"}), plain, providerAuth, false},
+		{"token endpoint down", nil, fmt.Errorf("%w: %w", cpiclient.ErrTokenFetch, &cpitoken.Error{Status: 503}), plain, retryable, true},
 	} {
 		out, breaker := classify(tc.resp, tc.err, tc.policy)
 		if out != tc.out || breaker != tc.breaker {

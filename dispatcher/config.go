@@ -58,6 +58,10 @@ type Config struct {
 	// without renewal; the budget of a dispatcher that died comes back after
 	// it. Default 10s.
 	QuotaHoldTTL time.Duration
+	// ProviderAuthRetry is how long a job waits (waiting.reason
+	// provider_auth, no attempt consumed) before it tries again after CPI
+	// refused the provider's credentials. Default 15s.
+	ProviderAuthRetry time.Duration
 	// Now is the clock of quotas, expiry and backoff; Rand draws backoff
 	// jitter. Both injectable for tests.
 	Now  func() time.Time
@@ -103,6 +107,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Grace == 0 {
 		c.Grace = 25 * time.Second
+	}
+	if c.ProviderAuthRetry == 0 {
+		c.ProviderAuthRetry = 15 * time.Second
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Transport: &http.Transport{

@@ -1,12 +1,14 @@
 package dispatcher
 
 import (
+	"log/slog"
 	"net/http"
 	"os"
 	"sync"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -17,8 +19,10 @@ import (
 // rebuilt when the provider's settings change.
 type invokers struct {
 	http *http.Client
+	mem  cpitoken.Memory // what token_auth auto found, per token URL
 	mu   sync.Mutex
 	byID map[string]invoker
+	log  *slog.Logger
 }
 
 type invoker struct {
@@ -26,7 +30,7 @@ type invoker struct {
 	client *cpiclient.Client
 }
 
-func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.TextMapPropagator) *invokers {
+func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.TextMapPropagator, log *slog.Logger) *invokers {
 	transport := base.Transport
 	if transport == nil {
 		transport = http.DefaultTransport
@@ -39,7 +43,7 @@ func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.Te
 	} else {
 		c.Transport = telemetry.PropagatingTransport{Base: transport, Propagator: prop}
 	}
-	return &invokers{http: &c, byID: map[string]invoker{}}
+	return &invokers{http: &c, byID: map[string]invoker{}, log: log}
 }
 
 func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
@@ -54,7 +58,8 @@ func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
 	}
 	c, err := cpiclient.New(cpiclient.Config{
 		TokenURL: rt.TokenURL, ClientID: rt.ClientID, ClientSecret: rt.ClientSecret,
-		CSRF: p.CSRF, HTTPClient: iv.http,
+		TokenAuth: p.TokenAuthMode(), TokenMemory: &iv.mem,
+		CSRF: p.CSRF, HTTPClient: iv.http, Logger: iv.log,
 	})
 	if err != nil {
 		return nil, err
@@ -64,5 +69,5 @@ func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
 }
 
 func equalProvider(a, b catalog.Provider) bool {
-	return a.Runtime == b.Runtime && a.CSRF == b.CSRF && a.Type == b.Type
+	return a.Runtime == b.Runtime && a.CSRF == b.CSRF && a.Type == b.Type && a.TokenAuth == b.TokenAuth
 }

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,7 +28,10 @@ func describeAttempt(out outcome, resp *cpiclient.Response, err error, timeout t
 	la := &cpibv1.Attempt{At: timestamppb.New(now)}
 	switch {
 	case out == providerAuth && err != nil:
-		la.Code, la.Message = jobs.AttemptProviderAuth, err.Error()
+		la.Code, la.Message = jobs.AttemptProviderAuth, "provider_auth: "+err.Error()
+		if te := (*cpitoken.Error)(nil); errors.As(err, &te) {
+			la.Message = "provider_auth: " + te.Error()
+		}
 	case out == providerAuth:
 		la.Code, la.StatusCode = jobs.AttemptProviderAuth, int32(resp.StatusCode)
 		la.Message = fmt.Sprintf("provider_auth: CPI answered %d %s after a new token was fetched: the provider's runtime credentials are not accepted for this iFlow",

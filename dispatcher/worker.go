@@ -302,6 +302,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 	out, failure := classify(resp, callErr, a.flow.Policy)
 	done(!failure)
 	a.rec.LastAttempt = describeAttempt(out, resp, callErr, a.flow.Policy.Timeout.D(), d.cfg.Now())
+	d.noteCredentials(ctx, a.flow.Provider, out, resp, callErr, a.rec.GetLastAttempt())
 	if resp != nil {
 		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
 	}
@@ -328,6 +329,9 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 			Code: jobs.CodeCPIError, StatusCode: int32(resp.StatusCode),
 			Message: fmt.Sprintf("CPI answered %d", resp.StatusCode),
 		})
+	}
+	if out == providerAuth {
+		return d.waitProviderAuth(ctx, a, resp)
 	}
 	// Retryable.
 	jerr := &cpibv1.JobError{Code: jobs.CodeAttemptsExhausted}

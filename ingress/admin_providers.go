@@ -11,6 +11,7 @@ import (
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
 	"github.com/cpibroker/cpibroker/internal/audit"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/gin-gonic/gin"
 )
 
@@ -39,11 +40,14 @@ func (s *Server) providerRoutes(g *gin.RouterGroup) {
 // "***", and the outcome of the last discovery is attached.
 type providerResource struct {
 	catalog.Provider
-	Discovery *discovery.Result `json:"last_discovery,omitempty"`
+	// Health says, per credential set, whether CPI accepted it at the last
+	// call, since when, and why not.
+	Health    *catalog.ProviderHealth `json:"health,omitempty"`
+	Discovery *discovery.Result       `json:"last_discovery,omitempty"`
 }
 
 func (s *Server) providerResource(c *gin.Context, p catalog.Provider, withDiscovery bool) providerResource {
-	r := providerResource{Provider: p.Redact()}
+	r := providerResource{Provider: p.Redact(), Health: s.deps.Catalog.ProviderHealth(p.ID)}
 	if withDiscovery && s.deps.Discovery != nil {
 		if last, err := s.deps.Discovery.Last(c, p.ID); err == nil {
 			r.Discovery = &last
@@ -57,7 +61,8 @@ func (s *Server) providerResource(c *gin.Context, p catalog.Provider, withDiscov
 // process with the dispatcher role starts within moments (or POST
 // …/discover).
 func (s *Server) createProvider(c *gin.Context) {
-	p := catalog.Provider{CSRF: true} // CPI's default for HTTPS senders
+	// CSRF: CPI's default for HTTPS senders; token_auth: SAP's own clients.
+	p := catalog.Provider{CSRF: true, TokenAuth: string(cpitoken.DefaultAuth)}
 	if perr := readJSON(c, &p, false); perr != nil {
 		writeProblem(c, perr)
 		return
@@ -150,6 +155,7 @@ type providerPatch struct {
 	API               *endpointPatch          `json:"api"`
 	RemoveAPI         bool                    `json:"-"`
 	CSRF              *bool                   `json:"csrf"`
+	TokenAuth         *string                 `json:"token_auth"`
 	DiscoveryInterval *catalog.Duration       `json:"discovery_interval"`
 	AutoEnable        *bool                   `json:"auto_enable"`
 	Flows             *[]catalog.DeclaredFlow `json:"flows"`
@@ -175,6 +181,7 @@ func (pp providerPatch) apply(p *catalog.Provider) []string {
 	})
 	set("api", pp.RemoveAPI, func() { p.API = nil })
 	set("csrf", pp.CSRF != nil, func() { p.CSRF = *pp.CSRF })
+	set("token_auth", pp.TokenAuth != nil, func() { p.TokenAuth = *pp.TokenAuth })
 	set("discovery_interval", pp.DiscoveryInterval != nil, func() { p.DiscoveryInterval = *pp.DiscoveryInterval })
 	set("auto_enable", pp.AutoEnable != nil, func() { p.AutoEnable = *pp.AutoEnable })
 	set("flows", pp.Flows != nil, func() { p.Flows = *pp.Flows })

@@ -16,17 +16,30 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/odata"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Report is the answer of Test Connection: every step tried, in order,
-// and in Summary the first failure in plain words.
+// in Summary the first failure in plain words, and for a cpi provider one
+// verdict per credential set (API plan and runtime).
 type Report struct {
 	Provider string `json:"provider"`
 	OK       bool   `json:"ok"`
 	Summary  string `json:"summary"`
-	Steps    []Step `json:"steps"`
+	// API is the verdict on the api-plan credentials: token and one OData
+	// call. Absent for providers without an api endpoint.
+	API *Verdict `json:"api,omitempty"`
+	// Runtime is the verdict on the runtime (integration-flow plan)
+	// credentials: token and a CSRF fetch against one deployed entry point.
+	Runtime *Verdict `json:"runtime,omitempty"`
+	Steps   []Step   `json:"steps"`
+}
+
+// Verdict is the outcome for one credential set, in plain words.
+type Verdict struct {
+	OK      bool   `json:"ok"`
+	Verdict string `json:"verdict"`
 }
 
 // Step is one check of a connection test.
@@ -39,11 +52,12 @@ type Step struct {
 // stepTimeout bounds each network step of a test.
 const stepTimeout = 10 * time.Second
 
-// Test checks a provider like Test Connection of an API gateway: for a cpi
-// provider, an API token fetch and one OData API call (and a runtime token
-// when OAuth is configured); for a http provider, the token (if any) and
-// one request to the runtime URL. It never returns an error: failures are
-// in the report.
+// Test checks a provider like Test Connection of an API gateway, with the
+// same token source (and token_auth) as discovery and the dispatcher. For a
+// cpi provider it checks both credential sets: the API plan (token and one
+// OData call) and the runtime (token and a CSRF fetch against one deployed
+// entry point); for a http provider, the token (if any) and one request to
+// the runtime URL. It never returns an error: failures are in the report.
 func (r *Runner) Test(ctx context.Context, p catalog.Provider) Report {
 	rep := Report{Provider: p.ID, OK: true}
 	add := func(name string, err error, okDetail string) bool {
@@ -59,19 +73,28 @@ func (r *Runner) Test(ctx context.Context, p catalog.Provider) Report {
 	}
 	switch {
 	case p.Type == catalog.ProviderCPI && p.API != nil:
-		tok, err := r.testToken(ctx, *p.API)
-		if add("api_token", err, "token issued by "+p.API.TokenURL) || p.API.TokenURL == "" {
-			detail, err := r.testAPI(ctx, *p.API, tok)
-			add("api_call", err, detail)
+		rep.API = &Verdict{}
+		tok, err := r.testToken(ctx, p, *p.API)
+		if !add("api_token", err, "token issued by "+p.API.TokenURL) {
+			rep.API.Verdict = "the api credentials do not work: " + err.Error()
+			break
+		}
+		detail, err := r.testAPI(ctx, *p.API, tok)
+		if add("api_call", err, detail) {
+			rep.API.OK, rep.API.Verdict = true, "the api credentials work: "+detail
+		} else {
+			rep.API.Verdict = "the api credentials do not work: " + err.Error()
 		}
 	case p.Type == catalog.ProviderCPI:
 		add("api", errors.New("no api endpoint: flows cannot be discovered; paste the service key of plan \"api\" into \"api\""), "")
 	}
-	if p.Runtime.TokenURL != "" {
-		_, err := r.testToken(ctx, p.Runtime)
-		add("runtime_token", err, "token issued by "+p.Runtime.TokenURL)
-	}
-	if p.Type == catalog.ProviderHTTP {
+	if p.Type == catalog.ProviderCPI {
+		rep.Runtime = r.testRuntime(ctx, p, add)
+	} else {
+		if p.Runtime.TokenURL != "" {
+			_, err := r.testToken(ctx, p, p.Runtime)
+			add("runtime_token", err, "token issued by "+p.Runtime.TokenURL)
+		}
 		detail, err := r.testReach(ctx, p.Runtime.URL)
 		add("runtime_call", err, detail)
 	}
@@ -81,17 +104,109 @@ func (r *Runner) Test(ctx context.Context, p catalog.Provider) Report {
 	return rep
 }
 
-// testToken fetches a client-credentials token; a nil token without error
-// when e has no token URL.
-func (r *Runner) testToken(ctx context.Context, e catalog.Endpoint) (*oauth2.Token, error) {
+// testRuntime checks a cpi provider's runtime credentials: a token (when
+// the runtime has a token URL) and a CSRF fetch with it against one
+// deployed entry point, which CPI answers without running the iFlow.
+func (r *Runner) testRuntime(ctx context.Context, p catalog.Provider, add func(string, error, string) bool) *Verdict {
+	v := &Verdict{}
+	e, err := p.Runtime.Resolved(r.cfg.Lookup)
+	if err != nil {
+		add("runtime_token", err, "")
+		v.Verdict = "the runtime credentials cannot be used: " + err.Error()
+		return v
+	}
+	auth := ""
+	switch {
+	case e.TokenURL != "":
+		tok, err := r.testToken(ctx, p, p.Runtime)
+		if !add("runtime_token", err, "token issued by "+e.TokenURL) {
+			v.Verdict = "the runtime credentials do not work: " + err.Error()
+			return v
+		}
+		auth = "Bearer " + tok.AccessToken
+	case e.ClientID != "":
+		req := &http.Request{Header: http.Header{}}
+		req.SetBasicAuth(e.ClientID, e.ClientSecret)
+		auth = req.Header.Get("Authorization")
+	}
+	flow, ok := r.entryPoint(p.ID)
+	switch {
+	case !ok:
+		add("runtime_call", nil, "no deployed entry point known yet; discover the provider, then test again")
+		v.OK, v.Verdict = true, "the runtime token is issued, but no deployed entry point is known yet to try it on: discover the provider, then test again"
+		return v
+	case !p.CSRF:
+		add("runtime_call", nil, "not called: the provider is not CSRF protected, so any request to an entry point would run its iFlow")
+		v.OK, v.Verdict = true, "the runtime token is issued; no iFlow was called, because without CSRF protection any request would run it"
+		return v
+	}
+	detail, err := r.csrfFetch(ctx, flow, auth)
+	if add("runtime_call", err, detail) {
+		v.OK, v.Verdict = true, "the runtime credentials work: "+detail
+	} else {
+		v.Verdict = "the runtime credentials do not work: " + err.Error()
+	}
+	return v
+}
+
+// entryPoint is the provider's first available flow (by ID).
+func (r *Runner) entryPoint(provider string) (catalog.Flow, bool) {
+	for _, f := range r.cfg.Store.ProviderFlows(provider) {
+		if f.Status != catalog.FlowUnavailable && f.URL != "" {
+			return f, true
+		}
+	}
+	return catalog.Flow{}, false
+}
+
+// csrfFetch sends GET with X-CSRF-Token: Fetch to a flow, as the
+// dispatcher does before its first POST: CPI answers it without running
+// the iFlow.
+func (r *Runner) csrfFetch(ctx context.Context, f catalog.Flow, auth string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	u := strings.TrimSuffix(f.URL, "/*")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-CSRF-Token", "Fetch")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := r.cfg.HTTP.Do(req)
+	if err != nil {
+		return "", explain(u, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	switch s := resp.StatusCode; {
+	case s/100 == 2 && resp.Header.Get("X-CSRF-Token") != "":
+		return fmt.Sprintf("entry point %s of flow %s accepted them and issued a CSRF token", u, f.ID), nil
+	case s/100 == 2:
+		return fmt.Sprintf("entry point %s of flow %s accepted them (no CSRF token answered: set csrf false if the iFlows are not CSRF protected)", u, f.ID), nil
+	case s == http.StatusUnauthorized:
+		return "", fmt.Errorf("entry point %s of flow %s refused the runtime token with 401: the runtime credentials are not valid for this tenant's runtime", u, f.ID)
+	case s == http.StatusForbidden:
+		return "", fmt.Errorf("entry point %s of flow %s answered 403: the runtime credentials lack the role its sender adapter requires (ESBMessaging.send by default), or they are an api-plan key; use a service key of plan \"integration-flow\"", u, f.ID)
+	case s == http.StatusNotFound:
+		return "", fmt.Errorf("entry point %s of flow %s answered 404: it is not deployed (any more); discover the provider again", u, f.ID)
+	case s == http.StatusServiceUnavailable:
+		return "", fmt.Errorf("entry point %s of flow %s answered 503: the iFlow is deployed but not started", u, f.ID)
+	}
+	return "", fmt.Errorf("entry point %s of flow %s answered %d %s to a CSRF token fetch", u, f.ID, resp.StatusCode, http.StatusText(resp.StatusCode))
+}
+
+// testToken fetches a client-credentials token with the provider's
+// token_auth; a nil token without error when e has no token URL.
+func (r *Runner) testToken(ctx context.Context, p catalog.Provider, e catalog.Endpoint) (*oauth2.Token, error) {
 	e, err := e.Resolved(r.cfg.Lookup)
 	if err != nil || e.TokenURL == "" {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	cc := clientcredentials.Config{ClientID: e.ClientID, ClientSecret: e.ClientSecret, TokenURL: e.TokenURL}
-	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, r.cfg.HTTP))
+	tok, err := r.tokenSource(p, e).Token(ctx)
 	if err != nil {
 		return nil, explain(e.TokenURL, err)
 	}
@@ -167,7 +282,7 @@ func explain(target string, err error) error {
 	if u, perr := url.Parse(target); perr == nil && u.Host != "" {
 		host = u.Host
 	}
-	var re *oauth2.RetrieveError
+	var te *cpitoken.Error
 	var dns *net.DNSError
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
@@ -176,20 +291,19 @@ func explain(target string, err error) error {
 	var record tls.RecordHeaderError
 	var ne net.Error
 	switch {
-	case errors.As(err, &re):
-		body := strings.TrimSpace(string(re.Body))
-		if len(body) > 300 {
-			body = body[:300] + "…"
-		}
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
+	case errors.As(err, &te) && te.Status != 0:
 		hint := ""
-		if status == http.StatusUnauthorized {
+		switch {
+		case te.Status == http.StatusUnauthorized && te.Auth != "":
+			hint = ": the client ID or secret is wrong (or the tenant wants them sent another way: token_auth " + string(te.Auth) + " was used; try auto)"
+		case te.Status == http.StatusUnauthorized:
 			hint = ": the client ID or secret is wrong"
 		}
-		return fmt.Errorf("the token URL %s answered %d%s; body: %s", target, status, hint, body)
+		msg := te.Code
+		if te.Description != "" {
+			msg += " (" + te.Description + ")"
+		}
+		return fmt.Errorf("the token URL %s answered %d%s; body: %s", target, te.Status, hint, strings.TrimSpace(msg))
 	case errors.As(err, &dns):
 		return fmt.Errorf("cannot resolve host %s (DNS): %s", dns.Name, dns.Err)
 	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &verify):

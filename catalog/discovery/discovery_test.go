@@ -281,7 +281,8 @@ func TestConnection(t *testing.T) {
 
 	good := cpiProvider("acme", sim)
 	good.API.ClientSecret = "${ACME_API_SECRET}"
-	if rep := n.runner.Test(ctx, good); !rep.OK || len(rep.Steps) != 3 || !strings.Contains(rep.Steps[1].Detail, "3 deployed artifacts") {
+	if rep := n.runner.Test(ctx, good); !rep.OK || len(rep.Steps) != 4 || !strings.Contains(rep.Steps[1].Detail, "3 deployed artifacts") ||
+		!rep.API.OK || !rep.Runtime.OK {
 		t.Fatalf("good provider: %+v", rep)
 	}
 	cases := []struct {

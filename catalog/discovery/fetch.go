@@ -10,8 +10,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/odata"
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 )
 
 // endpoint is one callable entry point as the provider serves it.
@@ -39,9 +38,9 @@ func callable(protocol string) bool {
 }
 
 // authClient returns an HTTP client that authenticates with e's OAuth
-// client credentials (secret references resolved), or plain base when e
-// has no token URL.
-func (r *Runner) authClient(ctx context.Context, e catalog.Endpoint) (*http.Client, error) {
+// client credentials (secret references resolved), sent the way the
+// provider's token_auth says, or plain base when e has no token URL.
+func (r *Runner) authClient(ctx context.Context, p catalog.Provider, e catalog.Endpoint) (*http.Client, error) {
 	e, err := e.Resolved(r.cfg.Lookup)
 	if err != nil {
 		return nil, err
@@ -49,8 +48,15 @@ func (r *Runner) authClient(ctx context.Context, e catalog.Endpoint) (*http.Clie
 	if e.TokenURL == "" {
 		return r.cfg.HTTP, nil
 	}
-	cc := clientcredentials.Config{ClientID: e.ClientID, ClientSecret: e.ClientSecret, TokenURL: e.TokenURL}
-	return cc.Client(context.WithValue(ctx, oauth2.HTTPClient, r.cfg.HTTP)), nil
+	return r.tokenSource(p, e).Client(ctx, r.cfg.HTTP), nil
+}
+
+// tokenSource is the one token source for e (resolved) of p.
+func (r *Runner) tokenSource(p catalog.Provider, e catalog.Endpoint) *cpitoken.Source {
+	return cpitoken.New(cpitoken.Config{
+		TokenURL: e.TokenURL, ClientID: e.ClientID, ClientSecret: e.ClientSecret,
+		Auth: p.TokenAuthMode(), HTTP: r.cfg.HTTP, Memory: &r.tokens, Log: r.cfg.Log.With("provider", p.ID),
+	})
 }
 
 // apiRoot is the OData service root of an api url, with or without the
@@ -66,7 +72,7 @@ func apiRoot(u string) string {
 // fetchCPI reads a tenant's started artifacts and service endpoints. It
 // returns the callable entry points and how many endpoints were skipped.
 func (r *Runner) fetchCPI(ctx context.Context, p catalog.Provider) ([]endpoint, int, error) {
-	hc, err := r.authClient(ctx, *p.API)
+	hc, err := r.authClient(ctx, p, *p.API)
 	if err != nil {
 		return nil, 0, fmt.Errorf("api credentials: %w", err)
 	}

@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/catalog/odata"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/cpibroker/cpibroker/internal/lease"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -41,6 +44,8 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[string]bool
+	// tokens keeps what token_auth auto found, per token URL.
+	tokens cpitoken.Memory
 }
 
 // New returns a Runner.
@@ -207,6 +212,7 @@ func (r *Runner) discover(ctx context.Context, id string) (Result, error) {
 		eps = declared(p)
 	} else {
 		eps, res.Skipped, err = r.fetchCPI(ctx, p)
+		r.noteAPICredentials(ctx, p.ID, err)
 	}
 	if err == nil {
 		var sum Summary
@@ -230,4 +236,28 @@ func (r *Runner) discover(ctx context.Context, id string) (Result, error) {
 		"updated", res.Updated, "restored", res.Restored, "unavailable", res.Unavailable, "skipped", res.Skipped,
 		"duration", res.FinishedAt.Sub(res.StartedAt), "err", res.Error)
 	return res, err
+}
+
+// noteAPICredentials records in the provider's health whether the tenant
+// accepted the api credentials; a WARN line on each change of that state.
+func (r *Runner) noteAPICredentials(ctx context.Context, provider string, err error) {
+	var se *odata.StatusError
+	refused := errors.Is(err, cpitoken.ErrRefused) ||
+		(errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden))
+	if err != nil && !refused {
+		return // no answer, or not about the credentials
+	}
+	reason := ""
+	if refused {
+		reason = "provider_auth: " + err.Error()
+	}
+	prev, changed, herr := r.cfg.Store.ReportCredentials(ctx, provider, catalog.CredentialsAPI, !refused, reason, r.cfg.Now())
+	switch {
+	case herr != nil:
+		r.cfg.Log.Warn("discovery: recording provider health failed", "provider", provider, "err", herr)
+	case changed && refused:
+		r.cfg.Log.Warn("provider api credentials refused by CPI; discovery cannot read the tenant", "provider", provider, "reason", reason)
+	case changed && prev == catalog.HealthProviderAuth:
+		r.cfg.Log.Warn("provider api credentials accepted again", "provider", provider)
+	}
 }

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 )
 
 // StatusError is a non-2xx answer of the API.
@@ -188,8 +188,7 @@ func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 		}
 		// A token endpoint that refused the credentials does not change
 		// its mind; its 429 and 5xx are retried like the API's.
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && !retryable(re.Response.StatusCode) {
+		if errors.Is(err, cpitoken.ErrRefused) {
 			return nil, err
 		}
 	}

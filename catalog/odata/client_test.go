@@ -11,8 +11,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog/odata"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 )
 
 func startSim(t *testing.T, cfg cpisim.Config, flows []cpisim.IFlow) *cpisim.Sim {
@@ -47,9 +46,9 @@ func (w *waits) sleep(_ context.Context, d time.Duration) error {
 }
 
 func apiClient(sim *cpisim.Sim, id, secret string, w *waits) *odata.Client {
-	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: sim.TokenURL()}
+	src := cpitoken.New(cpitoken.Config{ClientID: id, ClientSecret: secret, TokenURL: sim.TokenURL()})
 	return &odata.Client{
-		HTTP: cc.Client(context.Background()), Root: sim.URL() + "/api/v1",
+		HTTP: src.Client(context.Background(), http.DefaultClient), Root: sim.URL() + "/api/v1",
 		BackoffBase: time.Millisecond, Sleep: w.sleep,
 	}
 }
@@ -128,8 +127,8 @@ func TestGetPermanentFailures(t *testing.T) {
 	}
 	c = apiClient(sim, cpisim.DefaultAPIClientID, "wrong", w)
 	_, err = c.Get(context.Background(), sim.URL()+"/api/v1/ServiceEndpoints?$format=json")
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized || len(w.d) != 0 {
+	var te *cpitoken.Error
+	if !errors.As(err, &te) || te.Status != http.StatusUnauthorized || !errors.Is(err, cpitoken.ErrRefused) || len(w.d) != 0 {
 		t.Fatalf("wrong secret: %v after %d waits", err, len(w.d))
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 )
 
 // Defaults of the [Config] fields.
@@ -24,6 +26,13 @@ type Config struct {
 	// calls carry HTTP Basic clientid:clientsecret, which CPI also accepts
 	// (cpi.md 1.2). With neither, calls are unauthenticated.
 	TokenURL, ClientID, ClientSecret string
+
+	// TokenAuth is how the credentials travel to the token endpoint (the
+	// provider's token_auth); "" means in the form body.
+	TokenAuth cpitoken.Auth
+	// TokenMemory keeps what token_auth "auto" found per token URL across
+	// clients (a provider's client is rebuilt when it changes). Optional.
+	TokenMemory *cpitoken.Memory
 
 	// CSRF tells that the provider's flows are CSRF protected: a token and
 	// session cookies are fetched per flow URL (scheme, host and path, so a
@@ -92,6 +101,9 @@ func (c Config) Validate() error {
 	if c.TokenURL != "" {
 		if u, err := url.Parse(c.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("token url %q is not an absolute http(s) url", c.TokenURL))
+		}
+		if !c.TokenAuth.Valid() {
+			errs = append(errs, fmt.Errorf("token auth %q must be body, basic, basic-raw or auto", c.TokenAuth))
 		}
 		if c.ClientID == "" || c.ClientSecret == "" {
 			errs = append(errs, errors.New("token url needs a client id and secret"))

@@ -12,7 +12,9 @@ var (
 	// Config.MaxResponseBody.
 	ErrResponseTooLarge = errors.New("cpi response too large")
 	// ErrTokenFetch is returned when no OAuth token could be obtained; the
-	// message names the token endpoint's status and body when it answered.
+	// message names the token endpoint's status and OAuth error when it
+	// answered. errors.Is(err, cpitoken.ErrRefused) tells a refusal (the
+	// provider's credentials or token_auth are wrong) from an outage.
 	ErrTokenFetch = errors.New("fetching cpi oauth token")
 	// ErrInvalidConfig wraps every problem found by [Config.Validate].
 	ErrInvalidConfig = errors.New("invalid cpiclient config")

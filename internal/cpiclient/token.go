@@ -9,20 +9,21 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"golang.org/x/sync/singleflight"
 )
 
-// maxErrorBody bounds the token endpoint body quoted in an error.
-const maxErrorBody = 512
+// refusalHold is how long a refused token request is answered from
+// memory: jobs arriving meanwhile fail the same way without asking the
+// token endpoint again (a provider whose secret is wrong is not hammered).
+const refusalHold = 5 * time.Second
 
 // tokenCache holds one OAuth token, refreshes it skew before expiry (at
 // the latest halfway through its life) and lets concurrent callers share one
 // fetch.
 type tokenCache struct {
-	conf    clientcredentials.Config
-	http    *http.Client
+	src     *cpitoken.Source
+	url     string
 	now     func() time.Time
 	skew    time.Duration
 	timeout time.Duration
@@ -31,19 +32,19 @@ type tokenCache struct {
 	mu        sync.Mutex
 	token     string
 	refreshAt time.Time // by now(); zero: expiry unknown, used until a 401
+	refused   error     // the last fetch's refusal, answered until refusedAt+refusalHold
+	refusedAt time.Time
 
 	flight singleflight.Group
 }
 
 func newTokenCache(cfg Config, hc *http.Client) *tokenCache {
 	return &tokenCache{
-		conf: clientcredentials.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			TokenURL:     cfg.TokenURL,
-			AuthStyle:    oauth2.AuthStyleInHeader, // XSUAA: HTTP Basic
-		},
-		http:    hc,
+		src: cpitoken.New(cpitoken.Config{
+			TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Auth: cfg.TokenAuth, HTTP: hc, Memory: cfg.TokenMemory, Log: cfg.Logger,
+		}),
+		url:     cfg.TokenURL,
 		now:     cfg.Now,
 		skew:    cfg.TokenRefreshSkew,
 		timeout: cfg.FetchTimeout,
@@ -56,9 +57,16 @@ func newTokenCache(cfg Config, hc *http.Client) *tokenCache {
 func (tc *tokenCache) get(ctx context.Context) (string, error) {
 	tc.mu.Lock()
 	tok, fresh := tc.token, tc.freshLocked()
+	refused := tc.refused
+	if refused != nil && !tc.now().Before(tc.refusedAt.Add(refusalHold)) {
+		refused = nil
+	}
 	tc.mu.Unlock()
 	if fresh {
 		return tok, nil
+	}
+	if refused != nil {
+		return "", refused
 	}
 	ch := tc.flight.DoChan("token", func() (any, error) { return tc.fetch(ctx, tok) })
 	select {
@@ -94,10 +102,15 @@ func (tc *tokenCache) fetch(ctx context.Context, stale string) (string, error) {
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tc.timeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, tc.http)
-	t, err := tc.conf.Token(ctx)
+	t, err := tc.src.Token(ctx)
 	if err != nil {
-		return "", tc.fetchError(err)
+		err = tc.fetchError(err)
+		if errors.Is(err, cpitoken.ErrRefused) {
+			tc.mu.Lock()
+			tc.refused, tc.refusedAt = err, tc.now()
+			tc.mu.Unlock()
+		}
+		return "", err
 	}
 	var refreshAt time.Time
 	if !t.Expiry.IsZero() {
@@ -107,9 +120,9 @@ func (tc *tokenCache) fetch(ctx context.Context, stale string) (string, error) {
 		refreshAt = tc.now().Add(life - min(tc.skew, life/2))
 	}
 	tc.mu.Lock()
-	tc.token, tc.refreshAt = t.AccessToken, refreshAt
+	tc.token, tc.refreshAt, tc.refused = t.AccessToken, refreshAt, nil
 	tc.mu.Unlock()
-	tc.log.Debug("cpi token fetched", "token_url", tc.conf.TokenURL, "refresh_at", refreshAt)
+	tc.log.Debug("cpi token fetched", "token_url", tc.url, "refresh_at", refreshAt)
 	return t.AccessToken, nil
 }
 
@@ -122,19 +135,11 @@ func (tc *tokenCache) invalidate(tok string) {
 	}
 }
 
-// fetchError wraps a token endpoint failure in ErrTokenFetch, naming the
-// endpoint's status and body when it answered.
+// fetchError wraps a token endpoint failure in ErrTokenFetch; the
+// cpitoken error inside names the endpoint's status and OAuth error.
 func (tc *tokenCache) fetchError(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		body := re.Body
-		if len(body) > maxErrorBody {
-			body = body[:maxErrorBody]
-		}
-		return fmt.Errorf("%w: %s answered %d: %s", ErrTokenFetch, tc.conf.TokenURL, re.Response.StatusCode, body)
-	}
 	if isTimeout(err) {
-		return fmt.Errorf("%w: %s: %w: %w", ErrTokenFetch, tc.conf.TokenURL, ErrTimeout, err)
+		return fmt.Errorf("%w: %w: %w", ErrTokenFetch, ErrTimeout, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrTokenFetch, tc.conf.TokenURL, err)
+	return fmt.Errorf("%w: %w", ErrTokenFetch, err)
 }

@@ -101,12 +101,78 @@ type Config struct {
 	// (cpi.md 2.1, UNCONFIRMED), instead of absolute URLs.
 	ODataRelativeNext bool
 
+	// XSUAA makes the token endpoint as strict as some real tenants are.
+	// The zero value is lenient.
+	XSUAA XSUAAMode
+
 	// Now is the clock used for token and session expiry. Default time.Now.
 	// Tests inject a fake clock to expire tokens without waiting.
 	Now func() time.Time
 
 	// Logger receives one debug record per request. Default: discard.
 	Logger *slog.Logger
+}
+
+// BasicMode says how the token endpoint reads HTTP Basic credentials.
+type BasicMode string
+
+// BasicMode values.
+const (
+	// BasicLenient compares the credentials as sent, then form-decoded.
+	// The default.
+	BasicLenient BasicMode = ""
+	// BasicNoDecode compares them as sent only, like a UAA in its URI
+	// encoding compatibility mode: form-encoded Basic (RFC 6749 2.3.1, as
+	// golang.org/x/oauth2 sends it) of an ID with "!" or "|" or a secret
+	// with "$" or "=" is refused.
+	BasicNoDecode BasicMode = "no-decode"
+	// BasicDecode always form-decodes them, like UAA since v74: raw Basic of
+	// a secret with "+" or "%" is refused.
+	BasicDecode BasicMode = "decode"
+)
+
+// XSUAAMode makes the token endpoint strict. cpi.md, addendum: XSUAA takes
+// only POST with a form body from 2026-06-30; whether it decodes Basic
+// credentials is documented nowhere.
+type XSUAAMode struct {
+	// RejectQuery answers 400 invalid_request to a token request that
+	// carries a query string.
+	RejectQuery bool
+	// Basic is how HTTP Basic credentials are read.
+	Basic BasicMode
+	// RejectBodyCredentials answers 401 to client_id and client_secret in
+	// the form body, as an endpoint that takes HTTP Basic only would.
+	RejectBodyCredentials bool
+}
+
+// StrictMode is a named strict token endpoint for tests and demos: Apply
+// edits a simulator configuration.
+type StrictMode struct {
+	Name  string
+	Apply func(*Config)
+}
+
+// StrictModes are the token endpoints a client of real tenants must work
+// against with its default settings (issue 13): no query strings, no
+// decoding of Basic, strict decoding of Basic with secrets that contain
+// "+" and "%", and tokens that live 2 seconds.
+func StrictModes() []StrictMode {
+	return []StrictMode{
+		{"reject-query", func(c *Config) { c.XSUAA.RejectQuery = true }},
+		{"basic-no-decode", func(c *Config) { c.XSUAA.Basic = BasicNoDecode }},
+		{"basic-decode", func(c *Config) {
+			c.XSUAA.Basic = BasicDecode
+			if c.RuntimeClientID == "" {
+				c.RuntimeClientID = DefaultRuntimeClientID
+			}
+			if c.APIClientID == "" {
+				c.APIClientID = DefaultAPIClientID
+			}
+			c.RuntimeClientSecret = "rt+secret%2F$="
+			c.APIClientSecret = "api+secret%41$="
+		}},
+		{"short-lived-tokens", func(c *Config) { c.RuntimeTokenTTL, c.APITokenTTL = 2*time.Second, 2*time.Second }},
+	}
 }
 
 // setDefaults fills in the zero fields.
@@ -182,6 +248,11 @@ func (c Config) Validate() error {
 	}
 	if c.ODataPageSize < 0 {
 		errs = append(errs, fmt.Errorf("odata page size %d is negative", c.ODataPageSize))
+	}
+	switch c.XSUAA.Basic {
+	case BasicLenient, BasicNoDecode, BasicDecode:
+	default:
+		errs = append(errs, fmt.Errorf("xsuaa basic mode %q must be empty, %q or %q", c.XSUAA.Basic, BasicNoDecode, BasicDecode))
 	}
 	if c.BodyReadGap < 0 {
 		errs = append(errs, fmt.Errorf("body read gap %s is negative", c.BodyReadGap))

@@ -103,7 +103,8 @@ const maxTokenRequestBody = 64 << 10
 // form-encoded inside Basic, as RFC 6749 2.3.1 and golang.org/x/oauth2 do)
 // or with client_id/client_secret form fields. grant_type is read from the
 // form body or the query string. Like UAA, the client is authenticated
-// before the grant is looked at.
+// before the grant is looked at. Config.XSUAA makes it stricter (no query
+// string, one way of reading Basic, no form credentials).
 //
 // Tokens are opaque random strings, not the JWTs XSUAA issues; callers must
 // not look inside them. The 405 for other methods is UNCONFIRMED.
@@ -116,16 +117,28 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, oauthError{"method_not_allowed", fmt.Sprintf("Request method '%s' not supported", r.Method)})
 		return
 	}
+	mode := s.cfg.XSUAA
+	if mode.RejectQuery && r.URL.RawQuery != "" {
+		s.log.Debug("cpisim token request refused: query string", "query_keys", len(r.URL.Query()))
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "Parameters must be passed in the body of the request"})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBody)
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "Malformed request body"})
 		return
 	}
 	id, secret, basic := r.BasicAuth()
-	if !basic {
+	var aud audience
+	switch {
+	case basic:
+		aud = s.basicAudience(id, secret, mode.Basic)
+	case mode.RejectBodyCredentials:
+		aud = audNone
+	default:
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		aud = s.matchCredentials(id, secret)
 	}
-	aud := s.clientAudience(id, secret, basic)
 	if aud == audNone {
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="Bad credentials"`)
 		writeJSON(w, http.StatusUnauthorized, oauthError{"unauthorized", "Bad credentials"})
@@ -153,6 +166,22 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 		Scope:       scope,
 		JTI:         hex.EncodeToString(randomBytes(16)),
 	})
+}
+
+// basicAudience checks HTTP Basic credentials the way mode says.
+func (s *Sim) basicAudience(id, secret string, mode BasicMode) audience {
+	switch mode {
+	case BasicNoDecode:
+		return s.matchCredentials(id, secret)
+	case BasicDecode:
+		uid, err1 := url.QueryUnescape(id)
+		usecret, err2 := url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return audNone
+		}
+		return s.matchCredentials(uid, usecret)
+	}
+	return s.clientAudience(id, secret, true)
 }
 
 // clientAudience checks a client ID and secret against both service keys.

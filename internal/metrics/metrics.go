@@ -26,6 +26,7 @@ type Metrics struct {
 	cpiCalls  metric.Float64Histogram
 	callbacks metric.Int64Counter
 	failing   metric.Int64UpDownCounter
+	tokenFail metric.Int64Counter
 }
 
 // New creates the instruments on mp (for example the provider of
@@ -55,6 +56,9 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	errs = append(errs, err)
 	x.failing, err = m.Int64UpDownCounter("cpibroker.callbacks.failing_endpoints", metric.WithUnit("{endpoint}"),
 		metric.WithDescription("Webhook and Callback-URL endpoints whose last delivery attempt in this process failed, by client."))
+	errs = append(errs, err)
+	x.tokenFail, err = m.Int64Counter("cpibroker.cpi.token.failures", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Job attempts that got no runtime token from a provider's token endpoint, by provider and reason (refused: the credentials or token_auth are wrong; unavailable: no answer, 429 or 5xx)."))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -87,6 +91,15 @@ func (m *Metrics) CPICall(ctx context.Context, flow string, status int, took tim
 		return
 	}
 	m.cpiCalls.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("flow", flow), attribute.String("outcome", StatusClass(status))))
+}
+
+// TokenFailure counts one job attempt that got no token from a provider's
+// token endpoint; reason is "refused" or "unavailable".
+func (m *Metrics) TokenFailure(ctx context.Context, provider, reason string) {
+	if m == nil {
+		return
+	}
+	m.tokenFail.Add(ctx, 1, metric.WithAttributes(attribute.String("provider", provider), attribute.String("reason", reason)))
 }
 
 // Callback counts one delivery attempt's outcome: delivered, retry, gone,
