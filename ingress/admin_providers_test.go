@@ -77,7 +77,7 @@ func TestAdminProvidersAndFlows(t *testing.T) {
 	r = sendJSON(admin, http.MethodPost, "/admin/v1/providers/acme/test", nil)
 	expectStatus(t, r, http.StatusOK)
 	r.JSON(t, &rep)
-	if !rep.OK || len(rep.Steps) != 3 {
+	if !rep.OK || len(rep.Steps) != 4 { // api token, api call, runtime token, runtime call
 		t.Fatalf("test connection: %s", r.Body)
 	}
 
