@@ -350,11 +350,13 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request, s *webui.Session) 
 		return
 	}
 	d := jobData{Job: j, JSON: webui.Funcs["json"].(func(any) string)(j), Deliveries: dels, Terminal: terminal(j["status"])}
+	trace, _ := j["trace_id"].(string)
 	for _, a := range dels {
-		if t, _ := a["trace_id"].(string); t != "" {
-			d.TraceURL = c.cfg.TraceURL(t)
+		if t, _ := a["trace_id"].(string); trace == "" && t != "" {
+			trace = t
 		}
 	}
+	d.TraceURL = c.cfg.TraceURL(trace)
 	c.page(w, r, s, http.StatusOK, "job", "Job "+id, d, msg)
 }
 

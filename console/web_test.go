@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/console"
 	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
@@ -178,5 +179,47 @@ func TestConsoleOnAdminListener(t *testing.T) {
 	}
 	if resp, _ := get(t, c, adminURL+"/portal/signin"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("portal on the admin listener: %d", resp.StatusCode)
+	}
+}
+
+// With --trace-url-template the job page links the job's trace: the trace
+// ID the partner's traceparent started, carried to the job's event.
+func TestJobPageTraceLink(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
+		c.Console.TraceURLTemplate = "https://jaeger.example/trace/{trace_id}"
+	}})
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	p := sys.Partner()
+	r := p.Submit("demo-echo", "text/plain", []byte("traced"), http.Header{"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"}})
+	var j testkit.Job
+	r.JSON(t, &j)
+	p.WaitJob(j.ID, 30*time.Second)
+	var aj struct {
+		TraceID string `json:"trace_id"`
+	}
+	call(t, admin(t, sys), http.MethodGet, "/admin/v1/jobs/"+j.ID, nil, http.StatusOK).JSON(t, &aj)
+	if aj.TraceID != traceID {
+		t.Fatalf("admin job trace_id %q, want %s", aj.TraceID, traceID)
+	}
+	c := browser(t)
+	post(t, c, sys.BaseURL+"/console/signin", url.Values{"client_id": {sys.Creds.Admin.ClientID}, "client_secret": {sys.Creds.Admin.ClientSecret}}, sys.BaseURL)
+	if _, page := get(t, c, sys.BaseURL+"/console/jobs/"+j.ID); !strings.Contains(page, `href="https://jaeger.example/trace/`+traceID+`"`) {
+		t.Fatal("the job page has no trace link")
+	}
+}
+
+func TestTraceTemplateValidated(t *testing.T) {
+	for tmpl, ok := range map[string]bool{
+		"":                                     true,
+		"http://jaeger:16686/trace/{trace_id}": true,
+		"https://grafana.example/explore?t={trace_id}": true,
+		"http://jaeger:16686/trace/":                   false,
+		"javascript:alert(1)//{trace_id}":              false,
+		"/relative/{trace_id}":                         false,
+	} {
+		_, err := console.New(console.Config{TraceURLTemplate: tmpl})
+		if (err == nil) != ok {
+			t.Errorf("%q: err %v", tmpl, err)
+		}
 	}
 }

@@ -44,9 +44,11 @@ func (s *Server) writeDeliveries(c *gin.Context, client, id string) {
 	writeJSON(c.Writer, http.StatusOK, listPage[deliverylog.Attempt]{Items: items})
 }
 
-// adminJob is a job resource with its owner, for operators.
+// adminJob is a job resource with its owner (and, on the job's own
+// page, its trace ID), for operators.
 type adminJob struct {
-	Client string `json:"client"`
+	Client  string `json:"client"`
+	TraceID string `json:"trace_id,omitempty"`
 	jobs.Resource
 }
 
@@ -61,7 +63,36 @@ func (s *Server) getAdminJob(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	writeJSON(c.Writer, http.StatusOK, adminJob{Client: rec.GetClient(), Resource: s.resource(rec)})
+	writeJSON(c.Writer, http.StatusOK, adminJob{Client: rec.GetClient(), TraceID: s.traceOf(c, rec), Resource: s.resource(rec)})
+}
+
+// traceScan bounds how many of the client's events a trace lookup reads.
+const traceScan = 2000
+
+// traceOf finds the job's trace ID in the traceparent of its first
+// terminal event (read from the client's events since the job was
+// created); "" for a job not ended yet or never traced.
+func (s *Server) traceOf(ctx context.Context, rec *cpibv1.JobRecord) string {
+	if !jobs.Terminal(rec.GetStatus()) {
+		return ""
+	}
+	id := rec.GetId()
+	found := ""
+	_, _, err := natsx.ScanPage(ctx, s.deps.Resources.Events, natsx.Scan{
+		Filter: natsx.EventSubject(rec.GetClient()), Since: rec.GetCreatedAt().AsTime(), Limit: 1, MaxScan: traceScan,
+	}, func(m jetstream.Msg, _ uint64, _ time.Time) (struct{}, bool) {
+		if m.Headers().Get(jobs.HeaderJobID) != id {
+			return struct{}{}, false
+		}
+		if parts := strings.Split(m.Headers().Get("traceparent"), "-"); len(parts) == 4 && len(parts[1]) == 32 {
+			found = parts[1]
+		}
+		return struct{}{}, true // the first event of the job ends the scan
+	})
+	if err != nil {
+		return ""
+	}
+	return found
 }
 
 // getAdminDeliveries is GET /admin/v1/jobs/{id}/deliveries.
