@@ -288,7 +288,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("replayed job %+v", j)
 	}
 	u.checkA11y("console replay progress")
-	for _, p := range []string{"/console/providers", "/console/clients", "/console/breakers", "/console/audit", "/portal/code", "/portal/webhooks"} {
+	for _, p := range []string{"/console/providers", "/console/clients", "/console/breakers", "/console/audit", "/portal/code", "/portal/webhooks", "/portal/jobs"} {
 		u.run(chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main")))
 		u.checkA11y(p)
 	}

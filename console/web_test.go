@@ -146,6 +146,9 @@ func TestSignInSessionsAndCSRF(t *testing.T) {
 		_, page = get(t, p, base+loc)
 		return strings.Contains(page, `id="job-result">hello<`)
 	})
+	if _, page := get(t, p, base+"/portal/jobs"); !strings.Contains(page, strings.TrimPrefix(loc, "/portal/jobs/")) {
+		t.Fatal("the portal's jobs page does not list the job")
+	}
 	// The console's session cookie is not the portal's.
 	if resp, _ := get(t, p, base+"/console/"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("portal session in the console: %d", resp.StatusCode)

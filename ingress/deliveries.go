@@ -108,8 +108,12 @@ func (s *Server) getAdminDeliveries(c *gin.Context) {
 	s.writeDeliveries(c, "", id)
 }
 
-// jobSearchScan bounds how many record writes one job search looks at.
-const jobSearchScan = 5000
+// jobSearchScan bounds how many record writes one admin job search looks
+// at; partnerJobScan one partner listing (cheaper: any partner may call it).
+const (
+	jobSearchScan  = 5000
+	partnerJobScan = 1000
+)
 
 // listAdminJobs is GET /admin/v1/jobs?client=&flow=&status=&since=&until=&limit=:
 // the most recent job records that match, newest first. It reads the last
@@ -121,12 +125,38 @@ func (s *Server) listAdminJobs(c *gin.Context) {
 		writeProblem(c, bad)
 		return
 	}
-	items, err := s.searchJobs(c, q)
+	items, err := s.searchJobs(c, q, jobSearchScan)
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
 	writeJSON(c.Writer, http.StatusOK, listPage[adminJob]{Items: items})
+}
+
+// listOwnJobs is GET /v1/jobs?flow=&status=&since=&until=&limit=: the
+// caller's most recent jobs, newest first (the same bounded search as the
+// admin one, restricted to the caller).
+func (s *Server) listOwnJobs(c *gin.Context) {
+	q, bad := parseJobQuery(c)
+	if bad != nil {
+		writeProblem(c, bad)
+		return
+	}
+	if c.Query("client") != "" {
+		writeProblem(c, problem(http.StatusBadRequest, "invalid_request", "client: a partner lists its own jobs only"))
+		return
+	}
+	q.client = callerOf(c).client.ID
+	items, err := s.searchJobs(c, q, partnerJobScan)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	out := make([]jobs.Resource, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.Resource)
+	}
+	writeJSON(c.Writer, http.StatusOK, listPage[jobs.Resource]{Items: out})
 }
 
 type jobQuery struct {
@@ -170,7 +200,7 @@ func parseJobQuery(c *gin.Context) (jobQuery, *apiError) {
 	return q, nil
 }
 
-func (s *Server) searchJobs(ctx context.Context, q jobQuery) ([]adminJob, error) {
+func (s *Server) searchJobs(ctx context.Context, q jobQuery, maxScan int) ([]adminJob, error) {
 	st, err := s.deps.Resources.JS.Stream(ctx, "KV_"+natsx.BucketJobs)
 	if err != nil {
 		return nil, err
@@ -179,9 +209,9 @@ func (s *Server) searchJobs(ctx context.Context, q jobQuery) ([]adminJob, error)
 	if err != nil {
 		return nil, err
 	}
-	scan := natsx.Scan{Filter: "$KV." + natsx.BucketJobs + ".>", Limit: jobSearchScan, MaxScan: jobSearchScan, Since: q.since}
-	if q.since.IsZero() && info.State.LastSeq > jobSearchScan {
-		scan.After = info.State.LastSeq - jobSearchScan
+	scan := natsx.Scan{Filter: "$KV." + natsx.BucketJobs + ".>", Limit: maxScan, MaxScan: maxScan, Since: q.since}
+	if q.since.IsZero() && info.State.LastSeq > uint64(maxScan) {
+		scan.After = info.State.LastSeq - uint64(maxScan)
 	}
 	latest := map[string]*cpibv1.JobRecord{}
 	_, _, err = natsx.ScanPage(ctx, st, scan, func(m jetstream.Msg, _ uint64, _ time.Time) (struct{}, bool) {

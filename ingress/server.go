@@ -173,6 +173,7 @@ func (s *Server) routes() error {
 	v1.GET("/flows", s.listFlows)
 	v1.GET("/openapi.json", s.openAPI)
 	v1.POST("/flows/:flow/jobs", s.countAccepted(), s.submit)
+	v1.GET("/jobs", s.listOwnJobs)
 	v1.GET("/jobs/:id", s.getJob)
 	v1.DELETE("/jobs/:id", s.countCanceled(), s.cancelJob)
 	v1.GET("/jobs/:id/result", s.getResult)

@@ -285,8 +285,10 @@ func (p *Portal) try(w http.ResponseWriter, r *http.Request, s *webui.Session) {
 	http.Redirect(w, r, Base+"/jobs/"+url.PathEscape(job.ID), http.StatusSeeOther)
 }
 
-// jobsData lists the partner's events (terminal job runs) page by page.
+// jobsData lists the partner's recent jobs, newest first, and its events
+// (terminal job runs) page by page.
 type jobsData struct {
+	Jobs   []map[string]any
 	Events []map[string]any
 	Next   string
 	After  string
@@ -302,11 +304,18 @@ func (p *Portal) jobs(w http.ResponseWriter, r *http.Request, s *webui.Session) 
 	if after != "" {
 		q.Set("after", after)
 	}
-	items, next, msg, ok := p.list(w, r, s, "/v1/events?"+q.Encode())
+	recent, _, msg, ok := p.list(w, r, s, "/v1/jobs?limit=50")
 	if !ok {
 		return
 	}
-	p.page(w, r, s, 0, "jobs", "Jobs and events", jobsData{Events: items, Next: next, After: after}, msg)
+	items, next, msg2, ok := p.list(w, r, s, "/v1/events?"+q.Encode())
+	if !ok {
+		return
+	}
+	if msg == "" {
+		msg = msg2
+	}
+	p.page(w, r, s, 0, "jobs", "Jobs and events", jobsData{Jobs: recent, Events: items, Next: next, After: after}, msg)
 }
 
 // jobData is one job: state, result and callback deliveries.

@@ -118,6 +118,16 @@ func TestDeliveryLog(t *testing.T) {
 	if len(found.Items) != 1 || found.Items[0].ID != job {
 		t.Fatalf("search %+v", found.Items)
 	}
+	// The partner lists its own recent jobs; the admin (as a partner) has none.
+	call(t, p, http.MethodGet, "/v1/jobs?flow=demo-echo", nil, http.StatusOK, &found)
+	if len(found.Items) != 1 || found.Items[0].ID != job {
+		t.Fatalf("own jobs %+v", found.Items)
+	}
+	call(t, a, http.MethodGet, "/v1/jobs", nil, http.StatusOK, &found)
+	if len(found.Items) != 0 {
+		t.Fatalf("another client's jobs listed: %+v", found.Items)
+	}
+	call(t, p, http.MethodGet, "/v1/jobs?client=demo-admin", nil, http.StatusBadRequest, nil)
 	call(t, a, http.MethodGet, "/admin/v1/jobs?status=lost", nil, http.StatusBadRequest, nil)
 	call(t, a, http.MethodGet, "/admin/v1/jobs?client=Bad.Client", nil, http.StatusBadRequest, nil)
 	// Another client (the admin, as a partner) does not see the job.
