@@ -151,8 +151,10 @@ func (c Client) Validate() error {
 		}
 	}
 	for _, p := range c.CallbackPrefixes {
-		if err := validTargetURL(p); err != nil {
-			errs = append(errs, fmt.Errorf("callback prefix %q: %w", p, err))
+		if _, err := NormalizeCallbackPrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("callback_prefixes %q: %w", p, err))
+		} else if err := validTargetURL(p); err != nil {
+			errs = append(errs, fmt.Errorf("callback_prefixes %q: %w", p, err))
 		}
 	}
 	errs = append(errs, c.validateWebhooks()...)

@@ -158,6 +158,7 @@ func (s *Store) readClient(ctx context.Context, id string) (*Client, uint64, err
 // new one. An ID still retired by a delete gives a RetiredError, an
 // external ID of another client an ExternalIDTakenError.
 func (s *Store) PutClient(ctx context.Context, c Client, createOnly bool) error {
+	c.normalizePrefixes()
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -322,7 +323,7 @@ func (s *Store) releaseExternalIDs(ctx context.Context, id string, xs []string) 
 // called more than once. The stored client is returned. An error of fn, or
 // a client that does not validate, wraps ErrInvalid; a deleted client
 // (tombstone) is ErrNotFound; an external ID of another client is an
-// ExternalIDTakenError.
+// ExternalIDTakenError. Callback prefixes are stored in normal form.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*Client) error) (Client, error) {
 	if !ValidID(id) {
 		return Client{}, fmt.Errorf("client %q: %w", id, ErrNotFound)
@@ -341,6 +342,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*Client) er
 			return Client{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		c.ID = id
+		c.normalizePrefixes()
 		if err := c.Validate(); err != nil {
 			return Client{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}

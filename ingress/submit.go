@@ -134,8 +134,11 @@ func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.
 		sub.FlowPath = p
 	}
 	if u := r.Header.Get("Callback-URL"); u != "" {
-		if !allowedCallback(u, cl.client.CallbackPrefixes) {
-			return sub, problem(http.StatusBadRequest, "callback_not_allowed", "Callback-URL must start with one of the client's callback prefixes")
+		if err := catalog.CheckCallbackURL(u); err != nil {
+			return sub, problem(http.StatusBadRequest, "callback_not_allowed", err.Error())
+		}
+		if !catalog.CallbackAllowed(u, cl.client.CallbackPrefixes) {
+			return sub, problem(http.StatusBadRequest, "callback_not_allowed", "Callback-URL must have the scheme, host and port of one of the client's callback prefixes and a path at or below its path")
 		}
 		if err := s.deps.Guard.CheckURL(c, u); err != nil {
 			return sub, problem(http.StatusBadRequest, "callback_not_allowed", "Callback-URL: "+err.Error())
@@ -195,13 +198,4 @@ func validFlowPath(p string) bool {
 		}
 	}
 	return true
-}
-
-func allowedCallback(u string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if p != "" && strings.HasPrefix(u, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -87,6 +87,7 @@ func TestReceiverFailsThenSucceeds(t *testing.T) {
 
 	// A job with a Callback-URL goes to both targets, once each.
 	cb := newReceiver(t, nil)
+	sys.AllowCallbacks(cb.url("/cb/"))
 	job2 := submit(t, p, "demo-echo", `"x"`, http.Header{"Callback-URL": {cb.url("/cb/" + "order-7")}})
 	got := cb.next(30 * time.Second)
 	if got.path != "/cb/order-7" || got.header.Get("webhook-id") != "evt_"+job2+"_1" {
@@ -305,12 +306,13 @@ func TestSSRFAtRegistrationAndDial(t *testing.T) {
 		t.Fatalf("create with a metadata webhook: %d %s", r.Status, r.Body)
 	}
 
-	// Callback-URL: the demo partner's prefix http://localhost: covers a
-	// name; what the name resolves to when asked decides. (The test
-	// resolver lets the test rebind even localhost.)
+	// Callback-URL: a prefix http://localhost:<port>/ covers a name; what
+	// the name resolves to when asked decides. (The test resolver lets the
+	// test rebind even localhost.)
 	rc := newReceiver(t, nil)
 	port := rc.srv.URL[strings.LastIndex(rc.srv.URL, ":")+1:]
 	cbURL := "http://localhost:" + port + "/cb"
+	sys.AllowCallbacks("http://localhost:" + port + "/")
 	p := sys.Partner()
 	sys.Resolver.Set("localhost", "169.254.169.254")
 	if r := p.Submit("demo-echo", "text/plain", []byte("x"), http.Header{"Callback-URL": {cbURL}}); r.Status != 400 || !strings.Contains(string(r.Body), "callback_not_allowed") {

@@ -142,7 +142,7 @@ func Setup(ctx context.Context, cat *catalog.Store, disc Discoverer, sim *cpisim
 	}
 	if err := ensureClient(ctx, cat, catalog.Client{
 		ID: PartnerID, Name: "Demo partner", Roles: []string{catalog.RolePartner}, Enabled: true,
-		Grants: grants, CallbackPrefixes: []string{"http://127.0.0.1:", "http://localhost:"},
+		Grants: grants, CallbackPrefixes: []string{"http://127.0.0.1:9099/", "http://localhost:9099/"},
 		WebhookSecret: creds.Partner.WebhookSecret, Weight: 1,
 	}, creds.Partner.ClientSecret, fresh); err != nil {
 		return Credentials{}, err
@@ -165,7 +165,7 @@ func ensureClient(ctx context.Context, cat *catalog.Store, c catalog.Client, sec
 	cur, ok := cat.Client(c.ID)
 	if ok && !fresh {
 		if _, err := cat.VerifySecret(c.ID, secret); err == nil || !cur.Enabled {
-			return nil
+			return upgradePrefixes(ctx, cat, cur, c.CallbackPrefixes)
 		}
 	}
 	if ok {
@@ -182,6 +182,23 @@ func ensureClient(ctx context.Context, cat *catalog.Store, c catalog.Client, sec
 	c.SecretHashes = []string{h}
 	if err := cat.PutClient(ctx, c, false); err != nil {
 		return fmt.Errorf("demo: client %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// upgradePrefixes replaces the callback prefixes of a demo client kept
+// from an older release ("http://127.0.0.1:", any port) that are no longer
+// valid (a prefix names scheme, host, port and path) with the current
+// demo prefixes, so the kept client can still be changed.
+func upgradePrefixes(ctx context.Context, cat *catalog.Store, cur catalog.Client, prefixes []string) error {
+	for _, p := range cur.CallbackPrefixes {
+		if _, err := catalog.NormalizeCallbackPrefix(p); err != nil {
+			_, err := cat.UpdateClient(ctx, cur.ID, func(c *catalog.Client) error {
+				c.CallbackPrefixes = prefixes
+				return nil
+			})
+			return err
+		}
 	}
 	return nil
 }

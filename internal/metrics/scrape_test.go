@@ -85,6 +85,7 @@ func TestMetricsScrape(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(rcv.Close)
+	sys.AllowCallbacks(rcv.URL + "/")
 	p := sys.Partner()
 	sys.Broker.Dispatcher.Pause()
 	var ids []string

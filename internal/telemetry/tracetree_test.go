@@ -51,6 +51,7 @@ func TestOneTracePerJobRetriedAndCalledBack(t *testing.T) {
 	}))
 	t.Cleanup(rcv.Close)
 
+	sys.AllowCallbacks(rcv.URL + "/")
 	p := sys.Partner()
 	var j testkit.Job
 	p.Submit(flow, "text/plain", []byte("retry me"), http.Header{"Callback-URL": {rcv.URL + "/cb"}}).JSON(t, &j)

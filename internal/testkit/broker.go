@@ -166,6 +166,19 @@ func (s *System) AddFlow(f cpisim.IFlow, policy func(*catalog.Policy)) string {
 	return id
 }
 
+// AllowCallbacks adds callback prefixes to the demo partner, for example
+// a test receiver's base URL and "/" ("http://127.0.0.1:41234/"): a
+// Callback-URL must have the scheme, host and port of a prefix.
+func (s *System) AllowCallbacks(prefixes ...string) {
+	s.T.Helper()
+	if _, err := s.Broker.Catalog.UpdateClient(context.Background(), demo.PartnerID, func(c *catalog.Client) error {
+		c.CallbackPrefixes = append(c.CallbackPrefixes, prefixes...)
+		return nil
+	}); err != nil {
+		s.T.Fatalf("callback prefixes %v: %v", prefixes, err)
+	}
+}
+
 // Eventually polls cond until it holds or the deadline passes.
 func Eventually(t testing.TB, deadline time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/cpibroker/cpibroker/catalog"
 	"net"
 	"net/url"
 	"strings"
@@ -40,14 +41,10 @@ func CallbackLane(raw string) (string, error) {
 // subject token (no '.').
 func TaskID(eventID, lane string) string { return eventID + "_" + lane }
 
-// AllowedCallback reports whether u starts with one of prefixes.
+// AllowedCallback reports whether u is within one of prefixes, compared
+// as URLs (catalog.CallbackAllowed).
 func AllowedCallback(u string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if p != "" && strings.HasPrefix(u, p) {
-			return true
-		}
-	}
-	return false
+	return catalog.CallbackAllowed(u, prefixes)
 }
 
 // DLQ headers of an exhausted or refused delivery, as on failed jobs.
