@@ -156,7 +156,8 @@ func (s *Store) readClient(ctx context.Context, id string) (*Client, uint64, err
 // PutClient validates and stores a client (create or replace). A replace
 // keeps the stored TokenGeneration unless c sets one; a create assigns a
 // new one. An ID still retired by a delete gives a RetiredError, an
-// external ID of another client an ExternalIDTakenError.
+// external ID of another client an ExternalIDTakenError. Callback
+// prefixes are stored in normal form.
 func (s *Store) PutClient(ctx context.Context, c Client, createOnly bool) error {
 	c.normalizePrefixes()
 	if err := c.Validate(); err != nil {
