@@ -156,5 +156,8 @@ func (c *Config) Validate() error {
 	if c.IdleWait < 100*time.Millisecond {
 		errs = append(errs, errors.New("dispatcher: idle wait must be >= 100ms"))
 	}
+	if c.ProviderAuthRetry < time.Second {
+		errs = append(errs, errors.New("dispatcher: provider auth retry must be >= 1s"))
+	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"github.com/cpibroker/cpibroker/internal/lease"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// DefaultRequestsPerSecond is the default pace of OData API reads.
+const DefaultRequestsPerSecond = 2
 
 // Config configures a Runner.
 type Config struct {
@@ -35,6 +39,12 @@ type Config struct {
 	// BackoffBase and BackoffCap bound the backoff of API calls answered
 	// 429 or 5xx. Defaults 500ms and 30s.
 	BackoffBase, BackoffCap time.Duration
+	// RequestsPerSecond paces a provider's OData API reads. SAP limits
+	// Cloud Integration's APIs per tenant and per user (design-time
+	// artifacts 10/s per user, runtime artifacts 50/s); the default is well
+	// under both. Each 429 halves the pace for the rest of that discovery.
+	// Default 2.
+	RequestsPerSecond float64
 	// Sleep waits between API retries; tests inject one. Default: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock of due dates and outcomes. Default time.Now.
@@ -62,6 +72,9 @@ func (c *Config) setDefaults() {
 	if c.BackoffCap == 0 {
 		c.BackoffCap = 30 * time.Second
 	}
+	if c.RequestsPerSecond == 0 {
+		c.RequestsPerSecond = DefaultRequestsPerSecond
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -79,6 +92,8 @@ func (c *Config) Validate() error {
 		return errors.New("discovery: Tick must be > 0 and MinRediscover >= 0")
 	case c.BackoffBase <= 0 || c.BackoffCap < c.BackoffBase:
 		return errors.New("discovery: BackoffBase must be > 0 and <= BackoffCap")
+	case c.RequestsPerSecond <= 0 || c.RequestsPerSecond > 1000:
+		return fmt.Errorf("discovery: RequestsPerSecond %g must be > 0 and <= 1000", c.RequestsPerSecond)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/odata"
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
+	"golang.org/x/time/rate"
 )
 
 // endpoint is one callable entry point as the provider serves it.
@@ -59,6 +60,11 @@ func (r *Runner) tokenSource(p catalog.Provider, e catalog.Endpoint) *cpitoken.S
 	})
 }
 
+// paceBurst is how many API reads may go out back to back before the pace
+// applies: a small tenant (a page of artifacts, a page of endpoints) is
+// read at once, a large one at RequestsPerSecond.
+const paceBurst = 4
+
 // apiRoot is the OData service root of an api url, with or without the
 // /api/v1 suffix pasted.
 func apiRoot(u string) string {
@@ -79,6 +85,9 @@ func (r *Runner) fetchCPI(ctx context.Context, p catalog.Provider) ([]endpoint, 
 	c := &odata.Client{
 		HTTP: hc, Root: apiRoot(p.API.URL), BackoffBase: r.cfg.BackoffBase, BackoffCap: r.cfg.BackoffCap,
 		Sleep: r.cfg.Sleep, Log: r.cfg.Log.With("provider", p.ID),
+		// A new pace per run: 429s slow this run down, the next starts
+		// at the configured pace again.
+		Limiter: rate.NewLimiter(rate.Limit(r.cfg.RequestsPerSecond), paceBurst),
 	}
 	started := map[string]bool{}
 	if err := c.GetAll(ctx, "IntegrationRuntimeArtifacts", func(raw json.RawMessage) error {

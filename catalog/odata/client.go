@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
+	"golang.org/x/time/rate"
 )
 
 // StatusError is a non-2xx answer of the API.
@@ -57,6 +58,17 @@ type Client struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// MaxPages guards against a tenant whose "__next" never ends. Default 10000.
 	MaxPages int
+	// Limiter paces the requests (each try takes one token); nil sends
+	// them unpaced. Each 429 halves its rate, down to MinRate, so a client
+	// that met the tenant's API limit keeps slower for the rest of its
+	// reads.
+	Limiter *rate.Limiter
+	// MinRate is the floor of Limiter's rate after 429s. Default 0.1/s.
+	MinRate rate.Limit
+	// MaxRateLimited bounds the 429 answers one request waits through;
+	// they do not count against MaxAttempts (the tenant said "later", not
+	// "failed"). Default 30.
+	MaxRateLimited int
 	// Log receives retries and progress. Default: discard.
 	Log *slog.Logger
 }
@@ -76,6 +88,12 @@ func (c *Client) defaults() {
 	}
 	if c.MaxPages == 0 {
 		c.MaxPages = 10000
+	}
+	if c.MinRate == 0 {
+		c.MinRate = 0.1
+	}
+	if c.MaxRateLimited == 0 {
+		c.MaxRateLimited = 30
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -156,21 +174,28 @@ func withJSON(pq string) string {
 	return pq + "?$format=json"
 }
 
-// Get fetches one URL with Accept: application/json, retrying 429, 5xx and
-// network errors with backoff (honouring Retry-After). A final failure is a
-// *StatusError or the transport error.
+// Get fetches one URL with Accept: application/json, paced by Limiter,
+// retrying 429, 5xx and network errors with backoff (honouring
+// Retry-After). 429s do not use up MaxAttempts (MaxRateLimited bounds
+// them) and slow the Limiter down. A final failure is a *StatusError or
+// the transport error.
 func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 	c.defaults()
 	var last error
-	for attempt := 0; attempt < c.MaxAttempts; attempt++ {
-		if attempt > 0 {
-			wait := rand.N(min(c.BackoffCap, c.BackoffBase<<min(attempt-1, 20)) + 1)
+	for tries, failures, limited := 0, 0, 0; ; tries++ {
+		if tries > 0 {
+			wait := rand.N(min(c.BackoffCap, c.BackoffBase<<min(tries-1, 20)) + 1)
 			var se *StatusError
 			if errors.As(last, &se) && se.RetryAfter > wait {
 				wait = min(se.RetryAfter, maxRetryAfter)
 			}
-			c.Log.Warn("discovery: API call failed; retrying", "url", rawURL, "attempt", attempt, "wait", wait, "err", last)
+			c.Log.Warn("discovery: API call failed; retrying", "url", redact(rawURL), "attempt", tries, "wait", wait, "err", last)
 			if err := c.Sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		}
+		if c.Limiter != nil {
+			if err := c.Limiter.Wait(ctx); err != nil {
 				return nil, err
 			}
 		}
@@ -179,20 +204,40 @@ func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 			return body, nil
 		}
 		last = err
-		var se *StatusError
-		if errors.As(err, &se) && !retryable(se.Status) {
-			return nil, err
-		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// A token endpoint that refused the credentials does not change
-		// its mind; its 429 and 5xx are retried like the API's.
-		if errors.Is(err, cpitoken.ErrRefused) {
+		var se *StatusError
+		switch {
+		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
+			c.slowDown()
+			if limited++; limited > c.MaxRateLimited {
+				return nil, err
+			}
+			continue
+		case errors.As(err, &se) && !retryable(se.Status):
+			return nil, err
+		case errors.Is(err, cpitoken.ErrRefused):
+			// A token endpoint that refused the credentials does not
+			// change its mind; its 429 and 5xx are retried like the API's.
 			return nil, err
 		}
+		if failures++; failures >= c.MaxAttempts {
+			return nil, last
+		}
 	}
-	return nil, last
+}
+
+// slowDown halves the Limiter's rate after a 429, down to MinRate.
+func (c *Client) slowDown() {
+	if c.Limiter == nil {
+		return
+	}
+	lim := max(c.Limiter.Limit()/2, c.MinRate)
+	if lim < c.Limiter.Limit() {
+		c.Limiter.SetLimit(lim)
+		c.Log.Info("discovery: the tenant answered 429; pacing API calls slower", "requests_per_second", float64(lim))
+	}
 }
 
 // maxRetryAfter bounds how long one Retry-After is honoured.

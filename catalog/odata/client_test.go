@@ -12,6 +12,7 @@ import (
 	"github.com/cpibroker/cpibroker/catalog/odata"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
+	"golang.org/x/time/rate"
 )
 
 func startSim(t *testing.T, cfg cpisim.Config, flows []cpisim.IFlow) *cpisim.Sim {
@@ -144,5 +145,46 @@ func TestNextLinkMustStayOnTheTenant(t *testing.T) {
 	c := &odata.Client{HTTP: http.DefaultClient, Root: ts + "/api/v1"}
 	if err := c.GetAll(context.Background(), "ServiceEndpoints", func(json.RawMessage) error { return nil }); err == nil {
 		t.Fatal("followed a __next link to another host")
+	}
+}
+
+// TestGetKeepsBackingOffOn429: a tenant over its API limit answers 429
+// more often than MaxAttempts allows for failures; the client keeps
+// waiting (at least Retry-After each time), halves its pace on each 429
+// down to the floor, and reads the collection in the end.
+func TestGetKeepsBackingOffOn429(t *testing.T) {
+	sim := startSim(t, cpisim.Config{}, cpisim.DemoIFlows())
+	if err := sim.SetAPIFaults(cpisim.APIFaults{FailNext: 6, RetryAfter: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	w := &waits{}
+	c := apiClient(sim, cpisim.DefaultAPIClientID, cpisim.DefaultAPIClientSecret, w)
+	c.MaxAttempts = 2
+	c.Limiter = rate.NewLimiter(1000, 1)
+	c.MinRate = 100
+	n := 0
+	if err := c.GetAll(context.Background(), "IntegrationRuntimeArtifacts", func(json.RawMessage) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || len(w.d) != 6 {
+		t.Fatalf("%d artifacts after %d waits; want 3 after 6", n, len(w.d))
+	}
+	for _, d := range w.d {
+		if d < 2*time.Second {
+			t.Fatalf("waits %v: one is shorter than Retry-After", w.d)
+		}
+	}
+	if got := c.Limiter.Limit(); got != 100 {
+		t.Fatalf("pace after six 429s: %v/s, want the floor 100/s", got)
+	}
+	// MaxRateLimited bounds the 429s one request waits through.
+	if err := sim.SetAPIFaults(cpisim.APIFaults{FailNext: 5}); err != nil {
+		t.Fatal(err)
+	}
+	c.MaxRateLimited = 3
+	_, err := c.Get(context.Background(), sim.URL()+"/api/v1/IntegrationRuntimeArtifacts?$format=json")
+	var se *odata.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
+		t.Fatalf("err %v, want the 4th 429", err)
 	}
 }

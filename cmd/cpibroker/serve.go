@@ -38,6 +38,8 @@ type serveFlags struct {
 	traceURLTemplate                                        string
 	noWeb                                                   bool
 	demo                                                    bool
+	discoveryRPS                                            float64
+	providerAuthRetry                                       time.Duration
 	config                                                  string
 	configOverwrite                                         bool
 	idps                                                    idpFlags
@@ -141,6 +143,8 @@ func runServe(ctx context.Context, args []string, r role) error {
 	cfg.Jobs.InlineMax = f.inlineMax
 	cfg.Console.TraceURLTemplate, cfg.NoWeb = f.traceURLTemplate, f.noWeb
 	cfg.DispatcherConfig.Concurrency = f.concurrency
+	cfg.DispatcherConfig.ProviderAuthRetry = f.providerAuthRetry
+	cfg.Discovery.RequestsPerSecond = f.discoveryRPS
 	f.webhooks.apply(&cfg, f.demo)
 
 	var (
