@@ -315,6 +315,7 @@ type jobData struct {
 	Job        map[string]any
 	JSON       string
 	Deliveries []map[string]any
+	Attempts   []map[string]any
 	TraceURL   string
 	Terminal   bool
 }
@@ -349,7 +350,14 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request, s *webui.Session) 
 	if !ok {
 		return
 	}
-	d := jobData{Job: j, JSON: webui.Funcs["json"].(func(any) string)(j), Deliveries: dels, Terminal: terminal(j["status"])}
+	atts, amsg, ok := c.list(w, r, s, "/admin/v1/jobs/"+url.PathEscape(id)+"/attempts")
+	if !ok {
+		return
+	}
+	if msg == "" {
+		msg = amsg
+	}
+	d := jobData{Job: j, JSON: webui.Funcs["json"].(func(any) string)(j), Deliveries: dels, Attempts: atts, Terminal: terminal(j["status"])}
 	trace, _ := j["trace_id"].(string)
 	for _, a := range dels {
 		if t, _ := a["trace_id"].(string); trace == "" && t != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/console"
 	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
@@ -224,5 +225,48 @@ func TestTraceTemplateValidated(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("%q: err %v", tmpl, err)
 		}
+	}
+}
+
+// Every failed CPI call of a job is logged (GET /v1/jobs/{id}/attempts for
+// the owner, GET /admin/v1/jobs/{id}/attempts for operators) and listed on
+// the console's job page next to the final answer.
+func TestJobAttemptsLogged(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	a := admin(t, sys)
+	call(t, a, http.MethodPatch, "/admin/v1/flows/demo-flaky", map[string]any{"policy": map[string]any{"backoff_base": "1s", "backoff_cap": "1s"}}, http.StatusOK)
+	if err := sys.Sim.SetFaults("Flaky", cpisim.Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable}); err != nil {
+		t.Fatal(err)
+	}
+	p := sys.Partner()
+	var j testkit.Job
+	p.Submit("demo-flaky", "text/plain", []byte("x"), nil).JSON(t, &j)
+	var page struct {
+		Items []struct {
+			Run, Attempt, Status int
+			Outcome, Code, Error string
+			DurationMS           float64 `json:"duration_ms"`
+		} `json:"items"`
+	}
+	testkit.Eventually(t, 30*time.Second, "a failed attempt logged", func() bool {
+		call(t, p, http.MethodGet, "/v1/jobs/"+j.ID+"/attempts", nil, http.StatusOK).JSON(t, &page)
+		return len(page.Items) >= 1
+	})
+	if err := sys.Sim.SetFaults("Flaky", cpisim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if done := p.WaitJob(j.ID, 30*time.Second); done.Status != "succeeded" {
+		t.Fatalf("job %+v", done)
+	}
+	call(t, a, http.MethodGet, "/admin/v1/jobs/"+j.ID+"/attempts", nil, http.StatusOK).JSON(t, &page)
+	first := page.Items[0]
+	if first.Run != 1 || first.Attempt != 1 || first.Status != 503 || first.Outcome != "retry" || first.Code != "cpi_503" || first.DurationMS <= 0 {
+		t.Fatalf("first attempt %+v", first)
+	}
+	call(t, a, http.MethodGet, "/v1/jobs/"+j.ID+"/attempts", nil, http.StatusNotFound)
+	c := browser(t)
+	post(t, c, sys.BaseURL+"/console/signin", url.Values{"client_id": {sys.Creds.Admin.ClientID}, "client_secret": {sys.Creds.Admin.ClientSecret}}, sys.BaseURL)
+	if _, html := get(t, c, sys.BaseURL+"/console/jobs/"+j.ID); !strings.Contains(html, "cpi_503") || !strings.Contains(html, `<td class="good">succeeded</td>`) {
+		t.Fatal("the job page does not list the attempts")
 	}
 }

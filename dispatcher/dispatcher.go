@@ -8,6 +8,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/dispatcher/quota"
+	"github.com/cpibroker/cpibroker/internal/deliverylog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,8 @@ type Dispatcher struct {
 	cat      *catalog.Store
 	tracer   trace.Tracer
 	invokers *invokers
+	// attemptLog keeps the failed CPI calls of each job.
+	attemptLog *deliverylog.Log
 
 	sched    *sched    // dispatch slots, quotas and fair order
 	breakers *breakers // one circuit breaker per flow, shared through KV
@@ -47,7 +50,7 @@ func New(cfg Config, nc *nats.Conn, res *natsx.Resources, store *jobs.Store, cat
 		return nil, err
 	}
 	d := &Dispatcher{
-		cfg: cfg, res: res, nc: nc, store: store, cat: cat,
+		cfg: cfg, res: res, nc: nc, store: store, cat: cat, attemptLog: deliverylog.New(res),
 		tracer:  cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher"),
 		gate:    newGate(),
 		pullers: map[string]*puller{},

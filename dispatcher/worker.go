@@ -303,6 +303,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 	done(!failure)
 	a.rec.LastAttempt = describeAttempt(out, resp, callErr, a.flow.Policy.Timeout.D(), d.cfg.Now())
 	d.noteCredentials(ctx, a.flow.Provider, out, resp, callErr, a.rec.GetLastAttempt())
+	d.logFailedCall(ctx, a, out, resp, started)
 	if resp != nil {
 		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
 	}

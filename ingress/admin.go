@@ -34,6 +34,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/jobs", s.listAdminJobs)
 	g.GET("/jobs/:id", s.getAdminJob)
 	g.GET("/jobs/:id/deliveries", s.getAdminDeliveries)
+	g.GET("/jobs/:id/attempts", s.getAdminAttempts)
 	g.POST("/jobs/:id/deliveries/resend", s.resendAdminDeliveries)
 	g.POST("/breakers/:id/reset", s.resetBreaker)
 }

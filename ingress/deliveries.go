@@ -323,3 +323,40 @@ func (s *Server) listWebhooks(c *gin.Context) {
 	}
 	writeJSON(c.Writer, http.StatusOK, listPage[partnerWebhook]{Items: items})
 }
+
+// getAttempts is GET /v1/jobs/{id}/attempts: the failed CPI calls of the
+// caller's job, oldest first (a successful call is the job's result).
+func (s *Server) getAttempts(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	cl := callerOf(c)
+	if _, _, err := s.deps.Jobs.GetOwned(c, cl.client.ID, id); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	s.writeAttempts(c, cl.client.ID, id)
+}
+
+// getAdminAttempts is GET /admin/v1/jobs/{id}/attempts.
+func (s *Server) getAdminAttempts(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	if _, _, err := s.deps.Jobs.Get(c, id); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	s.writeAttempts(c, "", id)
+}
+
+func (s *Server) writeAttempts(c *gin.Context, client, id string) {
+	items, err := deliverylog.New(s.deps.Resources).ListDispatch(c, client, id)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c.Writer, http.StatusOK, listPage[deliverylog.CPIAttempt]{Items: items})
+}

@@ -178,6 +178,7 @@ func (s *Server) routes() error {
 	v1.DELETE("/jobs/:id", s.countCanceled(), s.cancelJob)
 	v1.GET("/jobs/:id/result", s.getResult)
 	v1.GET("/jobs/:id/deliveries", s.getDeliveries)
+	v1.GET("/jobs/:id/attempts", s.getAttempts)
 	v1.POST("/jobs/:id/deliveries/resend", s.resendDeliveries)
 	v1.GET("/webhooks", s.listWebhooks)
 	v1.GET("/events", s.listEvents)

@@ -188,3 +188,62 @@ func (l *Log) Resend(ctx context.Context, client, jobID string) (int, error) {
 	}
 	return n, nil
 }
+
+// CPIAttempt is one failed CPI call of a job as the admin API shows it.
+type CPIAttempt struct {
+	At           string  `json:"at"`
+	Run          uint32  `json:"run"`
+	Attempt      uint32  `json:"attempt"`
+	Status       int     `json:"status,omitempty"`
+	Outcome      string  `json:"outcome"`
+	Code         string  `json:"code,omitempty"`
+	Error        string  `json:"error,omitempty"`
+	DurationMS   float64 `json:"duration_ms"`
+	CPIMessageID string  `json:"cpi_message_id,omitempty"`
+}
+
+// RecordDispatch appends one failed CPI call.
+func (l *Log) RecordDispatch(ctx context.Context, a *cpibv1.DispatchAttempt) error {
+	if !catalog.ValidID(a.GetClient()) || !validJob(a.GetJobId()) {
+		return ErrInvalid
+	}
+	b, err := proto.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("deliverylog: encode: %w", err)
+	}
+	if _, err := l.res.JS.Publish(ctx, natsx.DispatchAttemptSubject(a.GetClient(), a.GetJobId()), b); err != nil {
+		return fmt.Errorf("deliverylog: append: %w", err)
+	}
+	return nil
+}
+
+// ListDispatch returns the logged failed CPI calls of a job, oldest first
+// (client "" for any owner).
+func (l *Log) ListDispatch(ctx context.Context, client, jobID string) ([]CPIAttempt, error) {
+	if (client != "" && !catalog.ValidID(client)) || !validJob(jobID) {
+		return nil, ErrInvalid
+	}
+	if client == "" {
+		client = "*"
+	}
+	max := int(l.res.Layout.MaxAttemptsPerJob)
+	if max < 1 {
+		max = 100
+	}
+	items, _, err := natsx.ScanPage(ctx, l.res.Attempts, natsx.Scan{Filter: natsx.DispatchAttemptSubject(client, jobID), Limit: max, MaxScan: max},
+		func(m jetstream.Msg, _ uint64, _ time.Time) (CPIAttempt, bool) {
+			var a cpibv1.DispatchAttempt
+			if proto.Unmarshal(m.Data(), &a) != nil {
+				return CPIAttempt{}, false
+			}
+			return CPIAttempt{
+				At: a.GetAt().AsTime().UTC().Format(time.RFC3339Nano), Run: a.GetRun(), Attempt: a.GetAttempt(),
+				Status: int(a.GetStatus()), Outcome: a.GetOutcome(), Code: a.GetCode(), Error: a.GetError(),
+				DurationMS: float64(a.GetDuration().AsDuration().Microseconds()) / 1000, CPIMessageID: a.GetCpiMessageId(),
+			}, true
+		})
+	if err != nil {
+		return nil, fmt.Errorf("deliverylog: list %s: %w", jobID, err)
+	}
+	return items, nil
+}

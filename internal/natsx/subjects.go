@@ -64,3 +64,9 @@ func CallbackDLQSubject(client, flow string) string {
 
 // AttemptSubject is where the callback attempts of one job are logged.
 func AttemptSubject(client, jobID string) string { return "cpib.attempts." + client + "." + jobID }
+
+// DispatchAttemptSubject is where the failed CPI calls of one job are
+// logged (one token more than AttemptSubject, so the two never mix).
+func DispatchAttemptSubject(client, jobID string) string {
+	return "cpib.attempts." + client + "." + jobID + ".cpi"
+}

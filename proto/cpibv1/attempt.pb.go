@@ -230,6 +230,148 @@ func (x *DeliveryAttempt) GetEventSeq() uint64 {
 	return 0
 }
 
+// DispatchAttempt records one failed call of a job to CPI (a retry, a
+// business error, a credential problem), on
+// cpib.attempts.<client>.<job id>.cpi. A successful call is not logged:
+// the job record holds it (result, CPI message ID), so the happy path
+// costs no write.
+type DispatchAttempt struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Client string                 `protobuf:"bytes,2,opt,name=client,proto3" json:"client,omitempty"`
+	Flow   string                 `protobuf:"bytes,3,opt,name=flow,proto3" json:"flow,omitempty"`
+	Run    uint32                 `protobuf:"varint,4,opt,name=run,proto3" json:"run,omitempty"`
+	// attempt counts from 1 within the run.
+	Attempt  uint32                 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	At       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	Duration *durationpb.Duration   `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
+	// status is CPI's HTTP status; 0 when it did not answer.
+	Status int32 `protobuf:"varint,8,opt,name=status,proto3" json:"status,omitempty"`
+	// outcome: retry, business_error, provider_auth.
+	Outcome string `protobuf:"bytes,9,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// code and error say what failed (as the job's last_attempt).
+	Code  string `protobuf:"bytes,10,opt,name=code,proto3" json:"code,omitempty"`
+	Error string `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	// cpi_message_id is CPI's SAP_MessageProcessingLogID, when it answered.
+	CpiMessageId  string `protobuf:"bytes,12,opt,name=cpi_message_id,json=cpiMessageId,proto3" json:"cpi_message_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispatchAttempt) Reset() {
+	*x = DispatchAttempt{}
+	mi := &file_cpib_v1_attempt_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispatchAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispatchAttempt) ProtoMessage() {}
+
+func (x *DispatchAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_cpib_v1_attempt_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispatchAttempt.ProtoReflect.Descriptor instead.
+func (*DispatchAttempt) Descriptor() ([]byte, []int) {
+	return file_cpib_v1_attempt_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DispatchAttempt) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetClient() string {
+	if x != nil {
+		return x.Client
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetFlow() string {
+	if x != nil {
+		return x.Flow
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetRun() uint32 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *DispatchAttempt) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *DispatchAttempt) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *DispatchAttempt) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DispatchAttempt) GetCpiMessageId() string {
+	if x != nil {
+		return x.CpiMessageId
+	}
+	return ""
+}
+
 var File_cpib_v1_attempt_proto protoreflect.FileDescriptor
 
 const file_cpib_v1_attempt_proto_rawDesc = "" +
@@ -257,7 +399,21 @@ const file_cpib_v1_attempt_proto_rawDesc = "" +
 	"\aoutcome\x18\x10 \x01(\tR\aoutcome\x12\x14\n" +
 	"\x05error\x18\x11 \x01(\tR\x05error\x12\x19\n" +
 	"\btrace_id\x18\x12 \x01(\tR\atraceId\x12\x1b\n" +
-	"\tevent_seq\x18\x13 \x01(\x04R\beventSeqB4Z2github.com/cpibroker/cpibroker/proto/cpibv1;cpibv1b\x06proto3"
+	"\tevent_seq\x18\x13 \x01(\x04R\beventSeq\"\xe5\x02\n" +
+	"\x0fDispatchAttempt\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06client\x18\x02 \x01(\tR\x06client\x12\x12\n" +
+	"\x04flow\x18\x03 \x01(\tR\x04flow\x12\x10\n" +
+	"\x03run\x18\x04 \x01(\rR\x03run\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\rR\aattempt\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x125\n" +
+	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x16\n" +
+	"\x06status\x18\b \x01(\x05R\x06status\x12\x18\n" +
+	"\aoutcome\x18\t \x01(\tR\aoutcome\x12\x12\n" +
+	"\x04code\x18\n" +
+	" \x01(\tR\x04code\x12\x14\n" +
+	"\x05error\x18\v \x01(\tR\x05error\x12$\n" +
+	"\x0ecpi_message_id\x18\f \x01(\tR\fcpiMessageIdB4Z2github.com/cpibroker/cpibroker/proto/cpibv1;cpibv1b\x06proto3"
 
 var (
 	file_cpib_v1_attempt_proto_rawDescOnce sync.Once
@@ -271,20 +427,23 @@ func file_cpib_v1_attempt_proto_rawDescGZIP() []byte {
 	return file_cpib_v1_attempt_proto_rawDescData
 }
 
-var file_cpib_v1_attempt_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_cpib_v1_attempt_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_cpib_v1_attempt_proto_goTypes = []any{
 	(*DeliveryAttempt)(nil),       // 0: cpib.v1.DeliveryAttempt
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 2: google.protobuf.Duration
+	(*DispatchAttempt)(nil),       // 1: cpib.v1.DispatchAttempt
+	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 3: google.protobuf.Duration
 }
 var file_cpib_v1_attempt_proto_depIdxs = []int32{
-	1, // 0: cpib.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
-	2, // 1: cpib.v1.DeliveryAttempt.duration:type_name -> google.protobuf.Duration
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: cpib.v1.DeliveryAttempt.at:type_name -> google.protobuf.Timestamp
+	3, // 1: cpib.v1.DeliveryAttempt.duration:type_name -> google.protobuf.Duration
+	2, // 2: cpib.v1.DispatchAttempt.at:type_name -> google.protobuf.Timestamp
+	3, // 3: cpib.v1.DispatchAttempt.duration:type_name -> google.protobuf.Duration
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_cpib_v1_attempt_proto_init() }
@@ -298,7 +457,7 @@ func file_cpib_v1_attempt_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cpib_v1_attempt_proto_rawDesc), len(file_cpib_v1_attempt_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
