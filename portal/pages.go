@@ -324,6 +324,7 @@ type jobData struct {
 	Terminal   bool
 	Result     string
 	ResultNote string
+	Attempts   []map[string]any
 	Deliveries []map[string]any
 }
 
@@ -369,6 +370,14 @@ func (p *Portal) job(w http.ResponseWriter, r *http.Request, s *webui.Session) {
 		return
 	}
 	d.Deliveries = dels
+	atts, _, msg2, ok := p.list(w, r, s, "/v1/jobs/"+url.PathEscape(id)+"/attempts")
+	if !ok {
+		return
+	}
+	if msg == "" {
+		msg = msg2
+	}
+	d.Attempts = atts
 	p.page(w, r, s, http.StatusOK, "job", "Job "+id, d, msg)
 }
 
