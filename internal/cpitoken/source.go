@@ -301,22 +301,36 @@ func (s *Source) fetchRaw(ctx context.Context) (*oauth2.Token, error) {
 		e.Code, e.Description = oauthError(body)
 		return nil, e
 	}
+	tok, err := parseToken(body, time.Now())
+	if err != nil {
+		e.Err = err
+		return nil, e
+	}
+	return tok, nil
+}
+
+// parseToken reads a token answer: access_token, token_type and
+// expires_in as a number or a string of seconds.
+func parseToken(body []byte, now time.Time) (*oauth2.Token, error) {
 	var tj struct {
 		AccessToken string          `json:"access_token"`
 		TokenType   string          `json:"token_type"`
 		ExpiresIn   json.RawMessage `json:"expires_in"`
 	}
 	if err := json.Unmarshal(body, &tj); err != nil || tj.AccessToken == "" {
-		e.Err = errors.New("the answer is not a JSON token response")
-		return nil, e
+		return nil, errors.New("the answer is not a JSON token response")
 	}
 	tok := &oauth2.Token{AccessToken: tj.AccessToken, TokenType: tj.TokenType}
-	if n, err := strconv.ParseInt(strings.Trim(string(tj.ExpiresIn), `"`), 10, 64); err == nil && n > 0 {
-		tok.Expiry = time.Now().Add(time.Duration(n) * time.Second)
+	if n, err := strconv.ParseInt(strings.Trim(string(tj.ExpiresIn), `"`), 10, 64); err == nil && n > 0 && n < maxExpiresIn {
+		tok.Expiry = now.Add(time.Duration(n) * time.Second)
 		tok.ExpiresIn = n
 	}
 	return tok, nil
 }
+
+// maxExpiresIn bounds a believed expires_in (a year): larger ones are
+// ignored, and the token is used until a 401.
+const maxExpiresIn = 366 * 24 * 3600
 
 // oauthError reads the RFC 6749 error of a JSON answer; never the whole
 // body, which might echo something it should not.
