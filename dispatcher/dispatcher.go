@@ -84,7 +84,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer stopState()
 	go d.sched.run(stateCtx)
 	go d.breakers.run(stateCtx, d.breakerConfig)
-	go d.sweepLoop(stateCtx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); d.sweepLoop(stateCtx) }()
+	// The sweeper releases its lease before the connection goes away.
+	defer func() { stopState(); <-swept }()
 	adv := make(chan string, 256)
 	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", onAdvisory(adv))
 	if err != nil {

@@ -104,3 +104,17 @@ func TestUnknownCommandAndRoleFlags(t *testing.T) {
 		t.Fatal("bad --fsync accepted")
 	}
 }
+
+// A bad listen address is named as such, before the data dir is touched.
+func TestBadListenAddress(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	for flag, val := range map[string]string{"--listen": "nonsense", "--admin-listen": "127.0.0.1:99999"} {
+		err := run(context.Background(), []string{"serve", flag, val, "--data-dir", dir})
+		if err == nil || !strings.Contains(err.Error(), flag+` "`+val+`"`) || strings.Contains(err.Error(), "issuer") {
+			t.Fatalf("%s %s: %v", flag, val, err)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the data dir was created: %v", err)
+	}
+}

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/internal/datadir"
 	"github.com/cpibroker/cpibroker/internal/demo"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
@@ -96,9 +99,22 @@ func runServe(ctx context.Context, args []string, r role) error {
 	if r != roleAll && f.natsURL == "" {
 		return errors.New(name + " needs --nats-url (only serve embeds a NATS server)")
 	}
+	if err := f.validateListeners(r); err != nil {
+		return err
+	}
 	level, err := telemetry.ParseLevel(f.logLevel)
 	if err != nil {
 		return err
+	}
+	if r == roleAll {
+		// Before anything reads or writes the data dir: a second serve on
+		// the dir of a running one must not open its JetStream store or
+		// rewrite its demo files.
+		lock, err := datadir.Acquire(f.dataDir)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = lock.Release() }()
 	}
 	log := telemetry.NewLogger(os.Stderr, level)
 	tracing, err := telemetry.SetupTracing(ctx, "cpibroker")
@@ -174,7 +190,62 @@ func runServe(ctx context.Context, args []string, r role) error {
 		}
 		printDemo(creds, sim, f.dataDir, b.ConsoleURL(), b.PortalURL())
 	}
-	return b.Wait()
+	began := make(chan time.Time, 1)
+	go func() {
+		select {
+		case <-ctx.Done():
+			began <- time.Now()
+			log.Info("shutting down", "role", name, "drain_delay", f.drainDelay.String(), "grace", f.shutdownGrace.String())
+		case <-b.Done():
+		}
+	}()
+	err = b.Wait()
+	took := ""
+	select {
+	case t := <-began:
+		took = time.Since(t).Round(time.Millisecond).String()
+	default:
+	}
+	if err != nil {
+		log.Error("stopped", "role", name, "took", took, "err", err)
+		return err
+	}
+	log.Info("stopped", "role", name, "took", took)
+	return nil
+}
+
+// validateListeners checks the listen addresses before anything starts, so
+// a mistyped one is named as such (not as an issuer built from it).
+func (f *serveFlags) validateListeners(r role) error {
+	var errs []error
+	if r != roleDispatcher {
+		if err := checkListenAddr(f.listen); err != nil {
+			errs = append(errs, fmt.Errorf("--listen %q: %w", f.listen, err))
+		}
+	}
+	if f.adminListen != "" {
+		if err := checkListenAddr(f.adminListen); err != nil {
+			errs = append(errs, fmt.Errorf("--admin-listen %q: %w", f.adminListen, err))
+		}
+	}
+	if f.natsListen != "" {
+		if err := checkListenAddr(f.natsListen); err != nil {
+			errs = append(errs, fmt.Errorf("--nats-listen %q: %w", f.natsListen, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkListenAddr accepts host:port (host may be empty) with a port 0-65535.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not a listen address; use host:port, e.g. 127.0.0.1:8080 or :8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("the port must be a number from 0 to 65535")
+	}
+	return nil
 }
 
 func printDemo(c demo.Credentials, sim *cpisim.Sim, dataDir, consoleURL, portalURL string) {

@@ -23,17 +23,28 @@ import (
 func (d *Deliverer) fanout(ctx context.Context, cons jetstream.Consumer) error {
 	errWait := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(d.cfg.IdleWait))
+		// The pull ends with ctx: a shutdown does not wait out IdleWait.
+		fctx, cancel := context.WithTimeout(ctx, d.cfg.IdleWait)
+		batch, err := cons.Fetch(64, jetstream.FetchContext(fctx))
 		if err == nil {
 			for m := range batch.Messages() {
 				if err := d.fanoutOne(ctx, m); err != nil {
+					if ctx.Err() != nil {
+						// Shutting down: the event goes back to JetStream
+						// for the next process; not a failure.
+						d.cfg.Logger.Debug("delivery: fan-out stopped by shutdown; the event is redelivered", "err", err)
+						_ = m.NakWithDelay(time.Second)
+						continue
+					}
 					d.cfg.Logger.Warn("delivery: fan-out failed; the event is redelivered", "err", err)
 					_ = m.NakWithDelay(time.Second)
 				}
 			}
 			err = batch.Error()
 		}
-		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) &&
+			!errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			d.cfg.Logger.Debug("delivery: fan-out pull failed", "err", err)
 			select {
 			case <-ctx.Done():

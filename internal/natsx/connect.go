@@ -1,6 +1,7 @@
 package natsx
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,12 +60,18 @@ func Connect(cfg ConnectConfig) (*nats.Conn, jetstream.JetStream, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		nats.ErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
 			}
-			log.Warn("nats async error", "subject", subject, "err", err)
+			level := slog.LevelWarn
+			if c.IsDraining() || c.IsClosed() {
+				// Shutting down: pulls still open answer with errors
+				// that say nothing about the system's health.
+				level = slog.LevelDebug
+			}
+			log.Log(context.Background(), level, "nats async error", "subject", subject, "err", err)
 		}),
 	}
 	url := cfg.URLs
