@@ -18,8 +18,9 @@ const (
 
 // rotateInput is the optional body of the rotate calls.
 type rotateInput struct {
-	// Overlap is how long the old secret keeps working ("0s" = not at all).
-	Overlap *catalog.Duration `json:"overlap"`
+	// Overlap is how long the old secret keeps working ("0s" = not at all);
+	// parsed by overlap, so a bad value is named as the overlap.
+	Overlap *string `json:"overlap"`
 }
 
 // overlap reads the overlap from ?overlap= or the body; default 24h.
@@ -30,7 +31,10 @@ func overlap(c *gin.Context) (time.Duration, *apiError) {
 	}
 	d := defaultOverlap
 	if in.Overlap != nil {
-		d = in.Overlap.D()
+		var err error
+		if d, err = time.ParseDuration(*in.Overlap); err != nil {
+			return 0, problem(http.StatusBadRequest, "invalid_request", "overlap must be a duration like 24h")
+		}
 	}
 	if v := c.Query("overlap"); v != "" {
 		q, err := time.ParseDuration(v)

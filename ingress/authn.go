@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -13,6 +14,14 @@ import (
 )
 
 const callerKey = "cpib.caller"
+
+// errExpiredToken is the 401 of a token of this broker that has expired
+// (RFC 6750 §3: error_description in the challenge, detail in the body).
+var errExpiredToken = &apiError{
+	Status: http.StatusUnauthorized, Code: "invalid_token",
+	Detail:    "the bearer token has expired; get a new one from POST /oauth/token",
+	Challenge: `Bearer realm="cpibroker", error="invalid_token", error_description="the access token expired"`,
+}
 
 // caller is the authenticated client of a request.
 type caller struct {
@@ -41,6 +50,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		tok, err := auth.BearerToken(c.GetHeader("Authorization"))
 		if err != nil {
 			s.deny(c, "", src, err.Error())
+			writeProblem(c, errInvalidToken)
 			return
 		}
 		p, err := s.deps.Verifier.Verify(tok)
@@ -59,10 +69,17 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		}
 		if err != nil {
 			s.deny(c, "", src, err.Error())
+			if errors.Is(err, auth.ErrTokenExpired) {
+				// Only the holder of a once valid token of ours gets here.
+				writeProblem(c, errExpiredToken)
+			} else {
+				writeProblem(c, errInvalidToken)
+			}
 			return
 		}
 		if !ok || !cl.Enabled {
 			s.deny(c, p.ClientID, src, "client unknown or disabled")
+			writeProblem(c, errInvalidToken)
 			return
 		}
 		trace.SpanFromContext(c.Request.Context()).SetAttributes(attribute.String("client.id", cl.ID))
@@ -71,14 +88,13 @@ func (s *Server) authenticate() gin.HandlerFunc {
 	}
 }
 
-// deny answers 401 invalid_token and audits it. reason never holds the
-// token (the verifiers' messages are fixed phrases).
+// deny audits a refused token; the caller answers 401. reason never holds
+// the token (the verifiers' messages are fixed phrases).
 func (s *Server) deny(c *gin.Context, actor, src, reason string) {
 	s.deps.Audit.Record(audit.Event{
 		Actor: actor, Action: audit.ActionAuthnDenied, Target: c.FullPath(), Source: src,
 		Outcome: audit.OutcomeFailure, Detail: reason,
 	})
-	writeProblem(c, errInvalidToken)
 }
 
 // externalIdP returns the configured IdP whose issuer the token names.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/internal/adminclient"
 	"github.com/cpibroker/cpibroker/internal/demo"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
@@ -116,5 +118,31 @@ func TestBadListenAddress(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("the data dir was created: %v", err)
+	}
+}
+
+// The help lists every admin group, help exits 0, a wrong command line 2
+// and a failed operation 1.
+func TestHelpAndExitCodes(t *testing.T) {
+	for _, g := range adminclient.Groups() {
+		if !strings.Contains(usage(), g) {
+			t.Errorf("cpibroker --help does not list admin %s", g)
+		}
+	}
+	for _, args := range [][]string{{"--help"}, {"admin", "--help"}, {"admin", "dlq", "--help"}} {
+		if code := exitCode(run(context.Background(), args), io.Discard); code != 0 {
+			t.Errorf("%v: exit %d", args, code)
+		}
+	}
+	for _, args := range [][]string{{"nope"}, {"admin", "clients", "explode"}, {"serve", "--no-such-flag"},
+		{"serve", "--listen", "nonsense"}, {"admin", "clients", "rotate-secret", "x", "--overlap", "soon"}} {
+		if code := exitCode(run(context.Background(), args), io.Discard); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	// An operation that fails: nothing listens at the URL.
+	if code := exitCode(run(context.Background(), []string{"admin", "clients", "list", "--url", "http://127.0.0.1:1",
+		"--client-id", "a", "--client-secret", "b"}), io.Discard); code != 1 {
+		t.Errorf("failed operation: exit %d, want 1", code)
 	}
 }

@@ -97,10 +97,10 @@ func runServe(ctx context.Context, args []string, r role) error {
 		return err
 	}
 	if r != roleAll && f.natsURL == "" {
-		return errors.New(name + " needs --nats-url (only serve embeds a NATS server)")
+		return flagError{errors.New(name + " needs --nats-url (only serve embeds a NATS server)")}
 	}
 	if err := f.validateListeners(r); err != nil {
-		return err
+		return flagError{err}
 	}
 	level, err := telemetry.ParseLevel(f.logLevel)
 	if err != nil {

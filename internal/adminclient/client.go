@@ -70,7 +70,11 @@ func (c *Client) login(ctx context.Context) error {
 		return err
 	}
 	if status != http.StatusOK {
-		return fmt.Errorf("getting an admin token: %w", &APIError{Status: status, Body: body})
+		apiErr := &APIError{Status: status, Body: body}
+		if status == http.StatusBadRequest && bytes.Contains(body, []byte(`"invalid_scope"`)) {
+			return fmt.Errorf("client %q lacks the admin role: use an admin client's credentials (the token endpoint answered %w)", c.ClientID, apiErr)
+		}
+		return fmt.Errorf("getting an admin token: %w", apiErr)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`

@@ -1,7 +1,6 @@
 package adminclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Usage is the help text of `cpibroker admin`.
@@ -53,13 +54,16 @@ Every command takes:
   --credentials FILE   read the admin credentials from a demo-credentials.json
                        (default ./data/demo-credentials.json when it exists and nothing else is given)
 
-The answer is printed as JSON on stdout; secrets appear only in the answers
-of create and rotate, once.
+  -o table|json|yaml   output format (default: table at a terminal, JSON otherwise)
+
+Secrets appear only in the answers of create and rotate, once. Exit codes:
+0 done, 1 the operation failed or was refused (including a provider test
+or discovery that reports "ok": false), 2 the command line is wrong.
 `
 
 // common are the connection flags of every command.
 type common struct {
-	url, id, secret, creds string
+	url, id, secret, creds, output string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -67,6 +71,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.id, "client-id", "", "admin client ID")
 	fs.StringVar(&c.secret, "client-secret", "", "admin client secret")
 	fs.StringVar(&c.creds, "credentials", "", "demo-credentials.json to read admin credentials from")
+	fs.StringVar(&c.output, "o", "", "output: table (default at a terminal), json (default otherwise) or yaml")
 }
 
 // client resolves the connection: flags, then environment, then the
@@ -106,28 +111,66 @@ func (c common) client(getenv func(string) string) (*Client, error) {
 	return cl, nil
 }
 
-// Run executes `cpibroker admin <args>`, printing answers to stdout.
+// Groups are the command groups of `cpibroker admin`, sorted.
+func Groups() []string {
+	var out []string
+	for k := range commands {
+		g, _, _ := strings.Cut(k, " ")
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// verbs are the commands of a group, sorted.
+func verbs(group string) []string {
+	var out []string
+	for k := range commands {
+		if g, v, _ := strings.Cut(k, " "); g == group && v != "" {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run executes `cpibroker admin <args>`, printing answers to stdout. Help
+// (-h, --help, help) prints to stdout and is no error; a command line that
+// cannot run is an error wrapping ErrUsage; a refused or failed operation
+// (an API error, a provider test that failed) is any other error.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, Usage)
-		return flag.ErrHelp
+		return usageError("a command is missing")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, Usage)
+		return nil
 	}
 	resource, rest := args[0], args[1:]
+	if !slices.Contains(Groups(), resource) {
+		return usageError("unknown command %q; the admin commands are %s (cpibroker admin --help)", resource, strings.Join(Groups(), ", "))
+	}
 	verb := ""
 	if resource != "audit" {
-		if len(rest) == 0 {
-			fmt.Fprint(stderr, Usage)
-			return fmt.Errorf("admin %s: a command is missing", resource)
+		if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help" {
+			if len(rest) > 0 {
+				groupUsage(stdout, resource)
+				return nil
+			}
+			return usageError("admin %s: a command is missing; one of %s", resource, strings.Join(verbs(resource), ", "))
 		}
 		verb, rest = rest[0], rest[1:]
 	}
+	name := strings.TrimSpace(resource + " " + verb)
 	cmd, ok := commands[resource+" "+verb]
 	if !ok {
-		fmt.Fprint(stderr, Usage)
-		return fmt.Errorf("unknown command: admin %s %s", resource, verb)
+		return usageError("unknown command \"admin %s\"; the %s commands are %s", name, resource, strings.Join(verbs(resource), ", "))
 	}
-	fs := flag.NewFlagSet("admin "+strings.TrimSpace(resource+" "+verb), flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("admin "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	var conn common
 	conn.register(fs)
 	build := cmd(fs)
@@ -138,12 +181,27 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		pos, rest = rest[:1], rest[1:]
 	}
 	if err := fs.Parse(rest); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			groupUsage(stdout, resource)
+			fmt.Fprintf(stdout, "\nFlags of admin %s:\n", name)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return usageError("admin %s: %v (cpibroker admin %s -h)", name, err, name)
+	}
+	format := conn.output
+	switch format {
+	case "":
+		format = defaultFormat(stdout)
+	case FormatTable, FormatJSON, FormatYAML:
+	default:
+		return usageError("-o %q: the output formats are table, json and yaml", format)
 	}
 	pos = append(pos, fs.Args()...)
 	method, path, body, err := build(pos)
 	if err != nil {
-		return err
+		return usageError("admin %s: %v", name, err)
 	}
 	cl, err := conn.client(getenv)
 	if err != nil {
@@ -153,21 +211,44 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return err
 	}
-	return printJSON(stdout, out)
-}
-
-func printJSON(w io.Writer, b []byte) error {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
-	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, bytes.TrimSpace(b), "", "  "); err != nil {
-		_, err = w.Write(b)
+	if err := render(stdout, format, resource+" "+verb, out); err != nil {
 		return err
 	}
-	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
-	return err
+	return outcome(resource+" "+verb, out)
+}
+
+// groupUsage prints the usage lines of one group.
+func groupUsage(w io.Writer, group string) {
+	for l := range strings.SplitSeq(Usage, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "cpibroker admin "+group) {
+			fmt.Fprintln(w, l)
+		}
+	}
+}
+
+// ErrFailed is a 2xx answer that reports a failed operation (a provider
+// test or discovery with "ok": false).
+var ErrFailed = errors.New("operation failed")
+
+// outcome turns an answer that reports a failure into an error, so the
+// command exits non-zero.
+func outcome(cmd string, b []byte) error {
+	if cmd != "providers test" && cmd != "providers discover" {
+		return nil
+	}
+	var r struct {
+		OK      *bool  `json:"ok"`
+		Summary string `json:"summary"`
+		Error   string `json:"error"`
+	}
+	if json.Unmarshal(b, &r) != nil || r.OK == nil || *r.OK {
+		return nil
+	}
+	why := r.Summary
+	if why == "" {
+		why = r.Error
+	}
+	return fmt.Errorf("%w: %s: %s", ErrFailed, cmd, why)
 }
 
 // request is what a command sends.
@@ -243,6 +324,9 @@ func rotate(suffix string) func(*flag.FlagSet) request {
 			id, err := oneID(pos)
 			var body []byte
 			if *overlap != "" {
+				if _, perr := time.ParseDuration(*overlap); perr != nil {
+					return "", "", nil, fmt.Errorf("--overlap %q is not a duration like 24h, 30m or 0s", *overlap)
+				}
 				body, _ = json.Marshal(map[string]string{"overlap": *overlap})
 			}
 			return "POST", "/admin/v1/clients/" + id + suffix, body, err

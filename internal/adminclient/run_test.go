@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/cpibroker/cpibroker/internal/adminclient"
 	"github.com/cpibroker/cpibroker/internal/testkit"
+	"gopkg.in/yaml.v3"
 )
 
 // TestCLI drives `cpibroker admin` against a running broker with the
@@ -85,12 +87,81 @@ func TestCLI(t *testing.T) {
 	}
 	// A partner is refused.
 	env["CPIB_ADMIN_CLIENT_ID"], env["CPIB_ADMIN_CLIENT_SECRET"] = sys.Creds.Partner.ClientID, sys.Creds.Partner.ClientSecret
-	if _, err = run(getenv, "clients", "list"); err == nil || !strings.Contains(err.Error(), "invalid_scope") {
+	if _, err = run(getenv, "clients", "list"); err == nil || !strings.Contains(err.Error(), "invalid_scope") ||
+		!strings.Contains(err.Error(), `client "demo-partner" lacks the admin role`) || errors.Is(err, adminclient.ErrUsage) {
 		t.Fatalf("partner: %v", err)
 	}
-	for _, args := range [][]string{{}, {"clients"}, {"clients", "explode"}, {"clients", "get", c}, {"clients", "create", c}} {
-		if _, err := run(noEnv, args...); err == nil {
-			t.Fatalf("%v accepted", args)
+	for _, args := range [][]string{{}, {"clients"}, {"clients", "explode"}, {"clients", "get", c}, {"clients", "create", c},
+		{"frobs", "list"}, {"clients", "rotate-secret", "demo-partner", c, "--overlap", "soon"}, {"clients", "list", c, "-o", "xml"}} {
+		if _, err := run(noEnv, args...); !errors.Is(err, adminclient.ErrUsage) {
+			t.Fatalf("%v: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// Help goes to stdout and is no error; a wrong command line says what is
+// wrong first and does not bury it under the whole usage.
+func TestCLIHelpAndUsageErrors(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, args := range [][]string{{"--help"}, {"help"}, {"clients", "--help"}, {"clients", "list", "-h"}} {
+		var out, errOut bytes.Buffer
+		if err := adminclient.Run(context.Background(), args, &out, &errOut, noEnv); err != nil || !strings.Contains(out.String(), "cpibroker admin clients list") || errOut.Len() > 0 {
+			t.Fatalf("%v: %v\nstdout %q\nstderr %q", args, err, out.String(), errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	err := adminclient.Run(context.Background(), []string{"clients", "explode"}, &out, &errOut, noEnv)
+	if !errors.Is(err, adminclient.ErrUsage) || out.Len()+errOut.Len() > 0 ||
+		!strings.Contains(err.Error(), `unknown command "admin clients explode"`) || !strings.Contains(err.Error(), "rotate-secret") {
+		t.Fatalf("unknown verb: %v (printed %q %q)", err, out.String(), errOut.String())
+	}
+	err = adminclient.Run(context.Background(), []string{"clients", "rotate-secret", "acme", "--overlap", "soon"}, &out, &errOut, noEnv)
+	if err == nil || !strings.Contains(err.Error(), `--overlap "soon" is not a duration`) || strings.Contains(err.Error(), "JSON") {
+		t.Fatalf("bad overlap: %v", err)
+	}
+}
+
+// Tables for people, -o json and -o yaml for scripts; a provider test that
+// fails is a failed command.
+func TestCLIOutputAndFailedTest(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	c := "--credentials=" + filepath.Join(sys.DataDir, "demo-credentials.json")
+	noEnv := func(string) string { return "" }
+	run := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := adminclient.Run(context.Background(), append(args, c), &out, &errOut, noEnv)
+		return out.String(), err
+	}
+	out, err := run("clients", "list", "-o", "table")
+	if err != nil || !regexp.MustCompile(`(?m)^ID\s+NAME\s+ROLES\s+ENABLED\s+GRANTS$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^demo-partner\s+.*\s+partner\s+true\s+demo-echo,`).MatchString(out) {
+		t.Fatalf("table: %v\n%s", err, out)
+	}
+	out, err = run("clients", "get", "demo-partner", "-o", "yaml")
+	var y map[string]any
+	if err != nil || yaml.Unmarshal([]byte(out), &y) != nil || y["id"] != "demo-partner" || !strings.HasPrefix(out, "id: demo-partner\n") {
+		t.Fatalf("yaml: %v\n%s", err, out)
+	}
+	out, err = run("clients", "get", "demo-partner", "-o", "table")
+	if err != nil || !regexp.MustCompile(`(?m)^ID\s+demo-partner$`).MatchString(out) {
+		t.Fatalf("object table: %v\n%s", err, out)
+	}
+	out, err = run("clients", "get", "demo-partner")
+	if err != nil || !json.Valid([]byte(out)) {
+		t.Fatalf("not a terminal: JSON by default: %v\n%s", err, out)
+	}
+
+	// A provider whose API credentials are wrong: the test reports it and
+	// the command fails.
+	key := `{"oauth":{"url":"` + sys.Sim.URL() + `","tokenurl":"` + sys.Sim.URL() + `/oauth/token","clientid":"nobody","clientsecret":"wrong"}}`
+	if _, err := run("providers", "create", "--id", "broken", "--runtime-key", key, "--api-key", key); err != nil {
+		t.Fatalf("create provider: %v", err)
+	}
+	out, err = run("providers", "test", "broken", "-o", "table")
+	if !errors.Is(err, adminclient.ErrFailed) || errors.Is(err, adminclient.ErrUsage) || !strings.Contains(out, "STEPS:") {
+		t.Fatalf("failed test: %v\n%s", err, out)
+	}
+	if _, err := run("providers", "test", "demo"); err != nil {
+		t.Fatalf("a passing test: %v", err)
 	}
 }

@@ -13,6 +13,12 @@ var (
 	// (RFC 6750 §3.1: answer 401 without an error code).
 	ErrNoToken = errors.New("no bearer token")
 
+	// ErrTokenExpired reports a token of this broker, correctly signed,
+	// whose only fault is its expiry; [Verifier.Verify] wraps it together
+	// with [ErrInvalidToken]. A caller may be told: it discloses nothing
+	// the token's holder does not know.
+	ErrTokenExpired = errors.New("token expired")
+
 	// ErrInvalidClient is returned by a [ClientAuthenticator] for an unknown
 	// or disabled client or a wrong secret. The token endpoint answers it with
 	// 401 invalid_client and counts it as a failed attempt.

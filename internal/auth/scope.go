@@ -2,12 +2,17 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 )
 
 // errInvalidScope is the reason a requested scope is refused.
 var errInvalidScope = errors.New("invalid scope")
+
+// errNotAdmin is the refusal of the admin scope to a client without the
+// admin role (its own roles: nothing is disclosed to anyone else).
+var errNotAdmin = fmt.Errorf("%w: the client lacks the admin role", errInvalidScope)
 
 // validScopeToken reports whether s is an RFC 6749 §3.3 scope-token:
 // 1*( %x21 / %x23-5B / %x5D-7E ).
@@ -60,7 +65,7 @@ func grantScope(requested string, c ClientInfo) ([]string, error) {
 		case t == ScopeAllFlows:
 		case t == ScopeAdmin:
 			if !isAdmin {
-				return nil, errInvalidScope
+				return nil, errNotAdmin
 			}
 		case isFlow && validID(flow) && slices.Contains(c.Grants, flow):
 			if all {

@@ -200,6 +200,9 @@ func (h *tokenHandler) handle(w http.ResponseWriter, r *http.Request) (string, T
 		h.cfg.Limiter.Success(id, r.RemoteAddr, now)
 	}
 	scope, err := grantScope(form.Get("scope"), info)
+	if errors.Is(err, errNotAdmin) {
+		return id, Token{}, badRequest(codeInvalidScope, "the admin scope needs a client with the admin role; this client lacks it")
+	}
 	if err != nil {
 		return id, Token{}, badRequest(codeInvalidScope, "the requested scope is unknown or not granted")
 	}

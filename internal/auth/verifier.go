@@ -194,6 +194,9 @@ func (v *Verifier) verify(token string) (cacheEntry, error) {
 	}
 	t, err := v.parser.ParseWithClaims(token, &claims, keyFunc)
 	if err != nil {
+		if onlyExpired(err) {
+			return cacheEntry{}, fmt.Errorf("%w: %w", ErrInvalidToken, ErrTokenExpired)
+		}
 		return cacheEntry{}, invalid(classify(t, err))
 	}
 	if !validID(claims.Subject) {
@@ -219,6 +222,23 @@ func (v *Verifier) verify(token string) (cacheEntry, error) {
 func isAccessTokenType(typ string) bool {
 	typ, _ = strings.CutPrefix(strings.ToLower(typ), "application/")
 	return typ == tokenType
+}
+
+// onlyExpired is true when the signature held and the expiry is the one
+// claim that failed (the parser checks claims after the signature).
+func onlyExpired(err error) bool {
+	if !errors.Is(err, jwt.ErrTokenExpired) {
+		return false
+	}
+	for _, other := range []error{jwt.ErrTokenSignatureInvalid, jwt.ErrTokenUnverifiable, jwt.ErrTokenMalformed,
+		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenNotValidYet, jwt.ErrTokenUsedBeforeIssued,
+		jwt.ErrTokenRequiredClaimMissing, jwt.ErrTokenInvalidSubject, jwt.ErrTokenInvalidId} {
+		if errors.Is(err, other) {
+			return false
+		}
+	}
+	var r reason
+	return !errors.As(err, &r)
 }
 
 // classify maps a parse error to a short reason.
