@@ -76,9 +76,11 @@ type waiter struct {
 
 	blockedOn    *pool
 	blockedSince time.Time // wall clock
-	marked       bool
-	waitedOn     string        // set at the grant when it had been blocked
-	waitedFor    time.Duration // how long it was
+	// counted is set once the wait is a real one (see dispatchLocked).
+	counted   bool
+	marked    bool
+	waitedOn  string        // set at the grant when it had been blocked
+	waitedFor time.Duration // how long it was
 }
 
 // ticket is what a grant holds: one slot and one permit of every pool per
@@ -201,10 +203,15 @@ func (s *sched) dispatchLocked() {
 		}
 		if n == 0 {
 			if w.blockedOn == nil {
-				s.quotaWaits.Add(1)
 				w.blockedSince = time.Now()
 			}
 			w.blockedOn = block
+			if !w.counted && !block.busy {
+				// A real wait: the budget is spent, not merely being
+				// fetched (permits on their way from KV are no wait).
+				s.quotaWaits.Add(1)
+				w.counted = true
+			}
 			continue
 		}
 		s.slots -= n
@@ -219,7 +226,7 @@ func (s *sched) dispatchLocked() {
 		s.vnow = w.tag
 		s.tags[w.pair] = w.tag + float64(n)/float64(w.weight)
 		w.granted = n
-		if w.blockedOn != nil {
+		if w.counted {
 			w.waitedOn, w.waitedFor = w.blockedOn.spec.Kind.String(), wall.Sub(w.blockedSince)
 		}
 		delete(s.waiters, w)

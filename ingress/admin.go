@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -81,6 +82,19 @@ func pageParams(c *gin.Context) (int, string, bool) {
 		limit = n
 	}
 	return limit, c.Query("cursor"), true
+}
+
+// strictQuery refuses a query string that does not parse (net/url drops
+// such pairs silently, so ?cursor=%%% would read as no cursor).
+func strictQuery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+			writeProblem(c, problem(http.StatusBadRequest, "invalid_request", "the query string is malformed: "+err.Error()))
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
 }
 
 // invalid maps a validation error to 400.

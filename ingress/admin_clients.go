@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -29,6 +30,24 @@ type clientResource struct {
 	// PreviousSecretExpiresAt is when the last replaced secret stops
 	// working, while a rotation overlap runs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	// Warnings, in the answers of create and patch, name what was accepted
+	// but looks wrong: grants of flows that do not exist (yet).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// grantWarnings names the granted flows the catalog does not know. They
+// are accepted (a flow may be deployed and discovered later), not silently.
+func (s *Server) grantWarnings(grants []string) []string {
+	var unknown []string
+	for _, g := range grants {
+		if _, ok := s.deps.Catalog.Flow(g); !ok {
+			unknown = append(unknown, g)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return []string{"granted flows that do not exist (yet): " + strings.Join(unknown, ", ")}
 }
 
 func newClientResource(c catalog.Client, now time.Time) clientResource {
@@ -140,8 +159,10 @@ func (s *Server) createClient(c *gin.Context) {
 	s.auditAdmin(c, audit.ActionClientCreated, cl.ID, "")
 	c.Header("Location", "/admin/v1/clients/"+cl.ID)
 	c.Header("Cache-Control", "no-store")
+	res := newClientResource(cl, s.cfg.Now())
+	res.Warnings = s.grantWarnings(cl.Grants)
 	writeJSON(c.Writer, http.StatusCreated, createdClient{
-		clientResource: newClientResource(cl, s.cfg.Now()), ClientSecret: secret, WebhookSecret: whsec,
+		clientResource: res, ClientSecret: secret, WebhookSecret: whsec,
 	})
 }
 
@@ -272,7 +293,9 @@ func (s *Server) patchClient(c *gin.Context) {
 		return
 	}
 	s.auditAdmin(c, audit.ActionClientUpdated, id, "fields="+joinFields(fields))
-	writeJSON(c.Writer, http.StatusOK, newClientResource(cl, s.cfg.Now()))
+	res := newClientResource(cl, s.cfg.Now())
+	res.Warnings = s.grantWarnings(cl.Grants)
+	writeJSON(c.Writer, http.StatusOK, res)
 }
 
 // deleteClient is DELETE /admin/v1/clients/{id}: 204. Its tokens stop

@@ -64,6 +64,10 @@ type Config struct {
 	// ShutdownGrace bounds the wait for in-flight requests once the
 	// listeners close. Default 30s.
 	ShutdownGrace time.Duration
+	// AccessLog logs every request at info level (method, route, status,
+	// duration, client address, client and job IDs; no secrets). Default
+	// off: requests are then logged at debug level only.
+	AccessLog bool
 	// TLSCert and TLSKey enable HTTPS when both are set (on both listeners).
 	TLSCert, TLSKey string
 	// Now is the clock. Default time.Now.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -80,14 +81,20 @@ func flowOf(b []byte) string {
 	return ""
 }
 
-// accessLog logs every request at debug level, and server errors (5xx
-// other than 503 during a drain) at warn, with the client and job IDs when
-// known. Never headers or bodies: they carry tokens and payloads.
+// accessLog logs every request: at info with Config.AccessLog, else at
+// debug, and server errors (5xx other than 503 during a drain) at warn;
+// with the method, route (the pattern, never the query), status,
+// duration, client address and the client and job IDs when known. Never
+// headers, query strings or bodies: they carry tokens and payloads.
 func (s *Server) accessLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		began := time.Now()
 		c.Next()
 		st := c.Writer.Status()
 		level := slog.LevelDebug
+		if s.cfg.AccessLog {
+			level = slog.LevelInfo
+		}
 		if st >= 500 && !(st == http.StatusServiceUnavailable && s.draining.Load()) {
 			level = slog.LevelWarn
 		}
@@ -95,7 +102,8 @@ func (s *Server) accessLog() gin.HandlerFunc {
 		if !s.log.Enabled(ctx, level) {
 			return
 		}
-		attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "status", st, "source", c.ClientIP()}
+		attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "status", st,
+			"duration_ms", float64(time.Since(began).Microseconds()) / 1000, "source", c.ClientIP()}
 		if cl := callerOf(c); cl.client.ID != "" {
 			attrs = append(attrs, "client_id", cl.client.ID)
 		}

@@ -181,7 +181,7 @@ func (s *Server) routes() error {
 	v1.GET("/jobs/:id/attempts", s.getAttempts)
 	v1.POST("/jobs/:id/deliveries/resend", s.resendDeliveries)
 	v1.GET("/webhooks", s.listWebhooks)
-	v1.GET("/events", s.listEvents)
+	v1.GET("/events", strictQuery(), s.listEvents)
 	ops := e
 	if s.cfg.AdminListen != "" || s.cfg.AdminListener != nil {
 		// /admin and /metrics move to the admin listener; the partner
@@ -194,7 +194,7 @@ func (s *Server) routes() error {
 		}
 		s.admin = ops
 	}
-	s.adminRoutes(ops.Group("/admin/v1", s.authenticate(), s.requireAdmin(), s.endWaitsOnDrain()))
+	s.adminRoutes(ops.Group("/admin/v1", s.authenticate(), s.requireAdmin(), strictQuery(), s.endWaitsOnDrain()))
 	if s.deps.MetricsHandler != nil {
 		ops.GET("/metrics", gin.WrapH(s.deps.MetricsHandler))
 	}

@@ -8,6 +8,7 @@ func (f *serveFlags) registerIngress(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "partner API listen address")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs or IPs of reverse proxies whose X-Forwarded-For is believed (default none)")
 	fs.DurationVar(&f.drainDelay, "drain-delay", 0, "on SIGTERM, keep the listener open this long answering 503 to new work (and /readyz 503) so load balancers move away first")
+	fs.BoolVar(&f.accessLog, "access-log", false, "log every request at info level: method, route, status, duration, client, job ID (never tokens, queries or bodies)")
 	fs.StringVar(&f.publicURL, "public-url", "", "base URL partners use; the token issuer (default http://<listen>)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file for the partner API")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file for the partner API")

@@ -43,6 +43,7 @@ type serveFlags struct {
 	demo                                                    bool
 	discoveryRPS                                            float64
 	providerAuthRetry                                       time.Duration
+	accessLog                                               bool
 	config                                                  string
 	configOverwrite                                         bool
 	idps                                                    idpFlags
@@ -152,6 +153,7 @@ func runServe(ctx context.Context, args []string, r role) error {
 	cfg.IngressConfig.Listen, cfg.IngressConfig.PublicURL = f.listen, f.publicURL
 	cfg.IngressConfig.TLSCert, cfg.IngressConfig.TLSKey = f.tlsCert, f.tlsKey
 	cfg.IngressConfig.AdminListen = f.adminListen
+	cfg.IngressConfig.AccessLog = f.accessLog
 	cfg.IngressConfig.TrustedProxies = splitList(f.trustedProxies)
 	cfg.IngressConfig.DrainDelay, cfg.IngressConfig.ShutdownGrace = f.drainDelay, f.shutdownGrace
 	cfg.DispatcherConfig.Grace = f.shutdownGrace

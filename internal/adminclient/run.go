@@ -214,6 +214,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err := render(stdout, format, resource+" "+verb, out); err != nil {
 		return err
 	}
+	var w struct {
+		Warnings []string `json:"warnings"`
+	}
+	if json.Unmarshal(out, &w) == nil {
+		for _, msg := range w.Warnings {
+			fmt.Fprintln(stderr, "warning:", msg)
+		}
+	}
 	return outcome(resource+" "+verb, out)
 }
 
