@@ -50,7 +50,6 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		tok, err := auth.BearerToken(c.GetHeader("Authorization"))
 		if err != nil {
 			s.deny(c, "", src, err.Error())
-			writeProblem(c, errInvalidToken)
 			return
 		}
 		p, err := s.deps.Verifier.Verify(tok)
@@ -68,18 +67,16 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			p, cl, ok, err = s.verifyExternal(c, ip, tok)
 		}
 		if err != nil {
-			s.deny(c, "", src, err.Error())
 			if errors.Is(err, auth.ErrTokenExpired) {
 				// Only the holder of a once valid token of ours gets here.
-				writeProblem(c, errExpiredToken)
-			} else {
-				writeProblem(c, errInvalidToken)
+				s.denyWith(c, "", src, err.Error(), errExpiredToken)
+				return
 			}
+			s.deny(c, "", src, err.Error())
 			return
 		}
 		if !ok || !cl.Enabled {
 			s.deny(c, p.ClientID, src, "client unknown or disabled")
-			writeProblem(c, errInvalidToken)
 			return
 		}
 		trace.SpanFromContext(c.Request.Context()).SetAttributes(attribute.String("client.id", cl.ID))
@@ -88,13 +85,19 @@ func (s *Server) authenticate() gin.HandlerFunc {
 	}
 }
 
-// deny audits a refused token; the caller answers 401. reason never holds
-// the token (the verifiers' messages are fixed phrases).
+// deny answers 401 invalid_token and audits it. reason never holds the
+// token (the verifiers' messages are fixed phrases).
 func (s *Server) deny(c *gin.Context, actor, src, reason string) {
+	s.denyWith(c, actor, src, reason, errInvalidToken)
+}
+
+// denyWith is deny with the 401 to answer.
+func (s *Server) denyWith(c *gin.Context, actor, src, reason string, answer *apiError) {
 	s.deps.Audit.Record(audit.Event{
 		Actor: actor, Action: audit.ActionAuthnDenied, Target: c.FullPath(), Source: src,
 		Outcome: audit.OutcomeFailure, Detail: reason,
 	})
+	writeProblem(c, answer)
 }
 
 // externalIdP returns the configured IdP whose issuer the token names.

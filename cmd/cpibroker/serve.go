@@ -272,11 +272,14 @@ cpibroker demo is running.
 
 Try it:
 
-  TOKEN=$(curl -s -u '%[4]s:%[5]s' -d grant_type=client_credentials %[1]s/oauth/token | jq -r .access_token)
-  curl -i -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-       -d '{"order":42}' %[1]s/v1/flows/demo-echo/jobs
-  curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/jobs/<id from Location>?wait=10s'
-  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/v1/jobs/<id>/result
+  TOKEN=$(curl -s -u '%[4]s:%[5]s' -d grant_type=client_credentials %[1]s/oauth/token |
+          sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  JOB=$(curl -si -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+       -d '{"order":42}' %[1]s/v1/flows/demo-slow/jobs | sed -n 's/^Location: \(.*\)\r$/\1/p')
+  curl -s -H "Authorization: Bearer $TOKEN" "%[1]s$JOB?wait=10s"    # held ~0.5 s, until the job ends
+  curl -si -H "Authorization: Bearer $TOKEN" "%[1]s$JOB/result"
+
+The walkthrough in README.md goes on from here with the same tools (curl and sed).
 
 Flows: demo-echo (echo), demo-slow (500 ms), demo-flaky (503 half the time, retried).
 Stop with Ctrl-C; state and credentials survive a restart with the same --data-dir.
