@@ -529,14 +529,31 @@ type auditData struct {
 }
 
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *webui.Session) {
-	names := []string{"actor", "action", "since", "until", "cursor"}
-	items, msg, ok := c.list(w, r, s, "/admin/v1/audit"+query(r, append(names, "limit")...))
-	if !ok {
+	names := []string{"actor", "action", "since", "until"}
+	resp := c.call(r, s, http.MethodGet, "/admin/v1/audit"+query(r, append(names, "cursor", "limit")...), nil)
+	if c.expired(w, r, resp) {
 		return
 	}
+	var pg struct {
+		Items []map[string]any `json:"items"`
+		Next  string           `json:"next_cursor"`
+	}
+	msg := ""
+	if !resp.OK() || resp.Decode(&pg) != nil {
+		msg = resp.Problem()
+	}
 	q := map[string]string{}
+	more := url.Values{}
 	for _, k := range names {
 		q[k] = r.FormValue(k)
+		if q[k] != "" {
+			more.Set(k, q[k])
+		}
 	}
-	c.page(w, r, s, 0, "audit", "Audit", auditData{Items: items, Q: q}, msg)
+	d := auditData{Items: pg.Items, Q: q}
+	if pg.Next != "" {
+		more.Set("cursor", pg.Next)
+		d.Next = Base + "/audit?" + more.Encode()
+	}
+	c.page(w, r, s, 0, "audit", "Audit", d, msg)
 }

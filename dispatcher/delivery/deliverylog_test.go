@@ -71,6 +71,7 @@ func TestDeliveryLog(t *testing.T) {
 	})
 	p := sys.Partner()
 	target := cb.url("/cb/order-9")
+	sys.AllowCallbacks(cb.url("/cb/"))
 	job := submit(t, p, "demo-echo", `{"n":9}`, http.Header{"Callback-URL": {target}})
 	for range 3 {
 		cb.next(30 * time.Second)

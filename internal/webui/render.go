@@ -86,7 +86,7 @@ func StatusClass(s string) string {
 	switch s {
 	case "succeeded", "delivered", "closed", "enabled", "ok", "healthy":
 		return "good"
-	case "failed", "open", "gone", "rejected", "refused", "unavailable", "error":
+	case "failed", "open", "gone", "rejected", "refused", "unavailable", "error", "provider_auth":
 		return "bad"
 	}
 	return "neutral"
