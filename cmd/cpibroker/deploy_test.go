@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/bench"
 	"github.com/cpibroker/cpibroker/internal/localcluster"
 	"github.com/nats-io/nats-server/v2/server"
@@ -91,16 +92,21 @@ func TestCheckArgs(t *testing.T) {
 func TestDeployFiles(t *testing.T) {
 	checkers := map[string]func(*testing.T, string){
 		"nats/n1.conf": checkLocalNATS, "nats/n2.conf": checkLocalNATS, "nats/n3.conf": checkLocalNATS,
-		"nats/compose.conf":      checkComposeNATS,
-		"compose.yaml":           checkCompose,
-		"Dockerfile":             checkDockerfile,
-		"otel/collector.yaml":    checkCollector,
-		"helm/nats-values.yaml":  checkHelmValues,
-		"k8s/kustomization.yaml": checkKustomization,
-		"k8s/config.yaml":        checkK8s,
-		"k8s/ingress.yaml":       checkK8s,
-		"k8s/dispatcher.yaml":    checkK8s,
-		"local/seed.yaml":        checkSeedYAML,
+		"nats/compose.conf":             checkComposeNATS,
+		"compose.yaml":                  checkCompose,
+		"Dockerfile":                    checkDockerfile,
+		"otel/collector.yaml":           checkCollector,
+		"helm/nats-values.yaml":         checkHelmValues,
+		"k8s/kustomization.yaml":        checkKustomization,
+		"k8s/config.yaml":               checkK8s,
+		"k8s/ingress.yaml":              checkK8s,
+		"k8s/dispatcher.yaml":           checkK8s,
+		"local/seed.yaml":               checkSeedYAML,
+		"k8s/otel/kustomization.yaml":   checkKustomization,
+		"k8s/otel/collector.yaml":       checkK8sCollector,
+		"k8s/single/kustomization.yaml": checkKustomization,
+		"k8s/single/config.yaml":        checkSingleSeed,
+		"k8s/single/serve.yaml":         checkSingleServe,
 	}
 	seen := map[string]bool{}
 	err := filepath.WalkDir(deployDir, func(path string, d fs.DirEntry, err error) error {
@@ -312,7 +318,10 @@ func checkDockerfile(t *testing.T, path string) {
 }
 
 func checkCollector(t *testing.T, path string) {
-	d := yamlDocs(t, path)[0]
+	checkCollectorConfig(t, yamlDocs(t, path)[0])
+}
+
+func checkCollectorConfig(t *testing.T, d map[string]any) {
 	if dig(d, "receivers", "otlp", "protocols", "grpc") == nil || dig(d, "receivers", "otlp", "protocols", "http") == nil {
 		t.Error("an OTLP receiver over gRPC and HTTP is required")
 	}
@@ -387,7 +396,7 @@ func checkK8s(t *testing.T, path string) {
 		if dig(d, "apiVersion") == nil || dig(d, "kind") == nil || dig(d, "metadata", "name") == nil {
 			t.Errorf("document %d lacks apiVersion, kind or metadata.name", i)
 		}
-		if d["kind"] == "Deployment" {
+		if d["kind"] == "Deployment" && dig(d, "spec", "template", "spec", "containers", 0, "image") == "cpibroker" {
 			checkDeployment(t, d)
 		}
 	}
@@ -556,5 +565,113 @@ func TestTaskfileCommands(t *testing.T) {
 	}
 	if n < 3 {
 		t.Errorf("%d cpibroker command lines found in Taskfile.yml, want the run, bench and cluster tasks", n)
+	}
+}
+
+// checkK8sCollector: the collector's config is a valid pipeline set, and
+// its Service takes OTLP/HTTP on 4318, where every cpibroker manifest
+// sends its traces.
+func checkK8sCollector(t *testing.T, path string) {
+	checkK8s(t, path)
+	var svcPorts []string
+	for _, d := range yamlDocs(t, path) {
+		switch {
+		case d["kind"] == "ConfigMap":
+			var cfg map[string]any
+			if err := yaml.Unmarshal([]byte(fmt.Sprint(dig(d, "data", "config.yaml"))), &cfg); err != nil {
+				t.Fatalf("collector config: %v", err)
+			}
+			checkCollectorConfig(t, cfg)
+		case d["kind"] == "Service" && dig(d, "metadata", "name") == "otel-collector":
+			for _, p := range dig(d, "spec", "ports").([]any) {
+				svcPorts = append(svcPorts, fmt.Sprint(dig(p, "port")))
+			}
+		}
+	}
+	if !slices.Contains(svcPorts, "4318") {
+		t.Errorf("Service otel-collector ports %v lack 4318", svcPorts)
+	}
+	for _, f := range []string{"k8s/ingress.yaml", "k8s/dispatcher.yaml", "k8s/single/serve.yaml"} {
+		b, _ := os.ReadFile(filepath.Join(deployDir, f))
+		if !strings.Contains(string(b), `OTEL_EXPORTER_OTLP_ENDPOINT, value: "http://otel-collector:4318"`) {
+			t.Errorf("%s does not send its traces to the otel-collector Service", f)
+		}
+	}
+}
+
+// checkSingleSeed: the ConfigMap's seed is the guide's, and it parses
+// with every ${NAME} set.
+func checkSingleSeed(t *testing.T, path string) {
+	checkK8s(t, path)
+	seed := fmt.Sprint(dig(yamlDocs(t, path)[0], "data", "seed.yaml"))
+	g, err := os.ReadFile("../../docs/btp-guide.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	guide := string(g)
+	i := strings.Index(guide, "<!-- seed.yaml -->\n```yaml\n")
+	if i < 0 {
+		t.Fatal("the guide has no seed block")
+	}
+	guide = guide[i+len("<!-- seed.yaml -->\n```yaml\n"):]
+	if want := guide[:strings.Index(guide, "\n```\n")+1]; seed != want {
+		t.Errorf("deploy/k8s/single/config.yaml's seed differs from the guide's:\n%s\n---\n%s", seed, want)
+	}
+	sd, err := catalog.ParseSeed([]byte(seed), func(k string) (string, bool) {
+		if strings.HasSuffix(k, "_URL") {
+			return "https://tenant.it-cpi001.cfapps.eu10.hana.ondemand.com", true
+		}
+		return "x-" + strings.ToLower(k), true
+	})
+	if err != nil || len(sd.Providers) != 1 || len(sd.Clients) != 1 {
+		t.Fatalf("seed: %v %+v", err, sd)
+	}
+}
+
+// checkSingleServe: one serve pod whose data dir is a PersistentVolumeClaim
+// (never an emptyDir), with flags the binary takes and probes on its port.
+func checkSingleServe(t *testing.T, path string) {
+	checkK8s(t, path)
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "emptyDir") {
+		t.Error("an emptyDir: the store must be on a persistent volume")
+	}
+	var sts map[string]any
+	for _, d := range yamlDocs(t, path) {
+		if d["kind"] == "StatefulSet" {
+			sts = d
+		}
+	}
+	if sts == nil {
+		t.Fatal("no StatefulSet")
+	}
+	if r := dig(sts, "spec", "replicas"); r != 1 {
+		t.Errorf("replicas %v: one process owns the data dir", r)
+	}
+	claim := fmt.Sprint(dig(sts, "spec", "volumeClaimTemplates", 0, "metadata", "name"))
+	c := dig(sts, "spec", "template", "spec", "containers", 0)
+	args := strs(dig(c, "args"))
+	if err := checkArgs(args); err != nil {
+		t.Error(err)
+	}
+	dataDir := ""
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--data-dir="); ok {
+			dataDir = v
+		}
+	}
+	mounted := false
+	for _, m := range dig(c, "volumeMounts").([]any) {
+		if dig(m, "name") == claim && dig(m, "mountPath") == dataDir {
+			mounted = true
+		}
+	}
+	if claim == "<nil>" || dataDir == "" || !mounted {
+		t.Errorf("--data-dir %q is not the claim %q's mount", dataDir, claim)
+	}
+	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+		if p := dig(c, probe, "httpGet", "path"); p != "/readyz" && p != "/healthz" {
+			t.Errorf("%s path %v", probe, p)
+		}
 	}
 }
