@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -62,6 +63,9 @@ type Config struct {
 	// provider_auth, no attempt consumed) before it tries again after CPI
 	// refused the provider's credentials. Default 15s.
 	ProviderAuthRetry time.Duration
+	// TokenMemory keeps what token_auth "auto" found per token URL; share
+	// one with discovery in the same process. Default: the dispatcher's own.
+	TokenMemory *cpitoken.Memory
 	// Now is the clock of quotas, expiry and backoff; Rand draws backoff
 	// jitter. Both injectable for tests.
 	Now  func() time.Time
@@ -107,6 +111,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Grace == 0 {
 		c.Grace = 25 * time.Second
+	}
+	if c.TokenMemory == nil {
+		c.TokenMemory = &cpitoken.Memory{}
 	}
 	if c.ProviderAuthRetry == 0 {
 		c.ProviderAuthRetry = 15 * time.Second

@@ -19,7 +19,7 @@ import (
 // rebuilt when the provider's settings change.
 type invokers struct {
 	http *http.Client
-	mem  cpitoken.Memory // what token_auth auto found, per token URL
+	mem  *cpitoken.Memory // what token_auth auto found, per token URL
 	mu   sync.Mutex
 	byID map[string]invoker
 	log  *slog.Logger
@@ -30,7 +30,7 @@ type invoker struct {
 	client *cpiclient.Client
 }
 
-func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.TextMapPropagator, log *slog.Logger) *invokers {
+func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.TextMapPropagator, log *slog.Logger, mem *cpitoken.Memory) *invokers {
 	transport := base.Transport
 	if transport == nil {
 		transport = http.DefaultTransport
@@ -43,7 +43,7 @@ func newInvokers(base *http.Client, tp trace.TracerProvider, prop propagation.Te
 	} else {
 		c.Transport = telemetry.PropagatingTransport{Base: transport, Propagator: prop}
 	}
-	return &invokers{http: &c, byID: map[string]invoker{}, log: log}
+	return &invokers{http: &c, byID: map[string]invoker{}, log: log, mem: mem}
 }
 
 func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
@@ -58,7 +58,7 @@ func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
 	}
 	c, err := cpiclient.New(cpiclient.Config{
 		TokenURL: rt.TokenURL, ClientID: rt.ClientID, ClientSecret: rt.ClientSecret,
-		TokenAuth: p.TokenAuthMode(), TokenMemory: &iv.mem,
+		TokenAuth: p.TokenAuthMode(), TokenMemory: iv.mem,
 		CSRF: p.CSRF, HTTPClient: iv.http, Logger: iv.log,
 	})
 	if err != nil {

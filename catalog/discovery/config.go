@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/cpibroker/cpibroker/internal/lease"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	// under both. Each 429 halves the pace for the rest of that discovery.
 	// Default 2.
 	RequestsPerSecond float64
+	// TokenMemory keeps what token_auth "auto" found per token URL; share
+	// one with the dispatcher of the same process. Default: the Runner's own.
+	TokenMemory *cpitoken.Memory
 	// Sleep waits between API retries; tests inject one. Default: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock of due dates and outcomes. Default time.Now.
@@ -77,6 +81,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.TokenMemory == nil {
+		c.TokenMemory = &cpitoken.Memory{}
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

@@ -56,7 +56,7 @@ func (r *Runner) authClient(ctx context.Context, p catalog.Provider, e catalog.E
 func (r *Runner) tokenSource(p catalog.Provider, e catalog.Endpoint) *cpitoken.Source {
 	return cpitoken.New(cpitoken.Config{
 		TokenURL: e.TokenURL, ClientID: e.ClientID, ClientSecret: e.ClientSecret,
-		Auth: p.TokenAuthMode(), HTTP: r.cfg.HTTP, Memory: &r.tokens, Log: r.cfg.Log.With("provider", p.ID),
+		Auth: p.TokenAuthMode(), HTTP: r.cfg.HTTP, Memory: r.cfg.TokenMemory, Log: r.cfg.Log.With("provider", p.ID),
 	})
 }
 

@@ -44,8 +44,6 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[string]bool
-	// tokens keeps what token_auth auto found, per token URL.
-	tokens cpitoken.Memory
 }
 
 // New returns a Runner.

@@ -17,6 +17,7 @@ import (
 	"github.com/cpibroker/cpibroker/ingress"
 	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/cpibroker/cpibroker/internal/health"
 	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/keyring"
@@ -34,19 +35,22 @@ import (
 // Broker is a started system. Its fields are for wiring, tests and the
 // benchmark; they are valid after Start returns.
 type Broker struct {
-	Config     Config
-	Server     *server.Server // nil with an external cluster
-	NC         *nats.Conn
-	Resources  *natsx.Resources
-	Catalog    *catalog.Store
-	Jobs       *jobs.Store
-	Ingress    *ingress.Server        // nil when the role is off
-	Dispatcher *dispatcher.Dispatcher // nil when the role is off
-	Deliverer  *delivery.Deliverer    // nil when the dispatcher role is off
-	Discovery  *discovery.Runner      // runs periodically where the dispatcher role runs
-	Guard      *ssrf.Guard            // the SSRF policy of callbacks
-	Audit      *audit.Log
-	Keys       *keyring.Ring // nil when the ingress role is off
+	Config Config
+	// tokenMemory is what token_auth "auto" found per token URL, shared
+	// by the dispatcher, discovery and Test Connection of this process.
+	tokenMemory cpitoken.Memory
+	Server      *server.Server // nil with an external cluster
+	NC          *nats.Conn
+	Resources   *natsx.Resources
+	Catalog     *catalog.Store
+	Jobs        *jobs.Store
+	Ingress     *ingress.Server        // nil when the role is off
+	Dispatcher  *dispatcher.Dispatcher // nil when the role is off
+	Deliverer   *delivery.Deliverer    // nil when the dispatcher role is off
+	Discovery   *discovery.Runner      // runs periodically where the dispatcher role runs
+	Guard       *ssrf.Guard            // the SSRF policy of callbacks
+	Audit       *audit.Log
+	Keys        *keyring.Ring // nil when the ingress role is off
 	// Console and Portal are the web pages (nil without the ingress role
 	// or with NoWeb).
 	Console *console.Console
@@ -123,6 +127,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		dc.Logger, dc.TracerProvider, dc.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
 		dc.Observer = b.Metrics
 		dc.Rediscoverer = b.Discovery
+		dc.TokenMemory = &b.tokenMemory
 		if b.Dispatcher, err = dispatcher.New(dc, b.NC, b.Resources, b.Jobs, b.Catalog); err != nil {
 			return nil, err
 		}

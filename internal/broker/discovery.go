@@ -18,6 +18,7 @@ func (b *Broker) newDiscovery() error {
 	}
 	dc := b.Config.Discovery
 	dc.Store, dc.KV, dc.Leases, dc.Log = b.Catalog, b.Resources.Catalog, lm, b.Config.Logger
+	dc.TokenMemory = &b.tokenMemory
 	b.Discovery, err = discovery.New(dc)
 	return err
 }
