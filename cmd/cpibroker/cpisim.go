@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 )
@@ -24,6 +25,10 @@ type cpisimOptions struct {
 	generated int
 	pageSize  int
 	publicURL string
+	xsuaa     cpisim.XSUAAMode
+	basic     string
+	rtTTL     time.Duration
+	apiTTL    time.Duration
 }
 
 // cpisimFlags is the flag set of `cpibroker cpisim`.
@@ -40,6 +45,11 @@ func cpisimFlags() (*flag.FlagSet, *cpisimOptions) {
 	fs.IntVar(&o.generated, "iflows", 0, "also deploy this many generated iFlows (Gen_00001 at /gen/00001, …), for discovery of large tenants")
 	fs.IntVar(&o.pageSize, "odata-page-size", cpisim.DefaultODataPageSize, "most entities per OData API answer before a __next link")
 	fs.StringVar(&o.publicURL, "public-url", "", "base URL the tenant announces in its OData API (default http://<listen address>); set it when callers reach the simulator by another name, as in a container network")
+	fs.BoolVar(&o.xsuaa.RejectQuery, "xsuaa-reject-query", false, "token endpoint: answer 400 to token requests with a query string (XSUAA from 2026-06-30)")
+	fs.StringVar(&o.basic, "xsuaa-basic", "", "token endpoint: how HTTP Basic credentials are read: no-decode (refuses form-encoded Basic) or decode (refuses raw Basic of secrets with + or %); default both")
+	fs.BoolVar(&o.xsuaa.RejectBodyCredentials, "xsuaa-reject-body-credentials", false, "token endpoint: refuse client_id/client_secret in the form body (Basic only)")
+	fs.DurationVar(&o.rtTTL, "runtime-token-ttl", cpisim.DefaultRuntimeTokenTTL, "validity of runtime tokens (at least 2s)")
+	fs.DurationVar(&o.apiTTL, "api-token-ttl", cpisim.DefaultAPITokenTTL, "validity of api tokens (at least 2s)")
 	return fs, o
 }
 
@@ -58,6 +68,8 @@ func runCPISim(ctx context.Context, args []string) error {
 		RuntimeClientID: o.rtID, RuntimeClientSecret: o.rtSecret,
 		APIClientID: o.apiID, APIClientSecret: o.apiSecret,
 		Seed: o.seed, ODataPageSize: o.pageSize, PublicURL: o.publicURL,
+		XSUAA:           cpisim.XSUAAMode{RejectQuery: o.xsuaa.RejectQuery, Basic: cpisim.BasicMode(o.basic), RejectBodyCredentials: o.xsuaa.RejectBodyCredentials},
+		RuntimeTokenTTL: o.rtTTL, APITokenTTL: o.apiTTL,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
