@@ -214,6 +214,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	u := &ui{t: t, ctx: bctx, dir: artifacts(t)}
+	// Opening the console starts its sampling.
+	u.run(chromedp.Navigate(base+"/console/signin"), chromedp.WaitVisible(chromedp.ID("client_id")))
 
 	// Portal: sign in, the flow's docs, try it, the result, a resend.
 	u.signIn(base+"/portal/signin", sys.Creds.Partner.ClientID, sys.Creds.Partner.ClientSecret)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,11 @@ type Console struct {
 	render   *webui.Renderer
 	hist     *history
 	mux      *http.ServeMux
+	// opened is closed by the first request: sampling starts then, so a
+	// process whose console nobody opens never scrapes its own /metrics
+	// (a scrape refreshes caches such as the backlog gauges').
+	opened   chan struct{}
+	openOnce sync.Once
 }
 
 // New builds the console.
@@ -46,7 +52,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, render: r, hist: &history{keep: cfg.Window},
+	c := &Console{cfg: cfg, render: r, hist: &history{keep: cfg.Window}, opened: make(chan struct{}),
 		sessions: webui.NewSessions("cpib_console", Base, cfg.MaxSessions, cfg.Now)}
 	c.routes()
 	return c, nil
@@ -57,12 +63,21 @@ func New(cfg Config) (*Console, error) {
 // listener's). The ingress calls it when it mounts /console.
 func (c *Console) Handler(api http.Handler) http.Handler {
 	c.api.Store(&webui.API{H: api})
-	return webui.Secure(c.mux)
+	h := webui.Secure(c.mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.openOnce.Do(func() { close(c.opened) })
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Run samples the metrics every SampleEvery for the overview charts until
-// ctx ends.
+// ctx ends, from the first time the console is opened.
 func (c *Console) Run(ctx context.Context) error {
+	select {
+	case <-c.opened:
+	case <-ctx.Done():
+		return nil
+	}
 	t := time.NewTicker(c.cfg.SampleEvery)
 	defer t.Stop()
 	for {
