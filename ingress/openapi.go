@@ -27,3 +27,15 @@ func (s *Server) openAPI(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "application/json", b)
 }
+
+// adminOpenAPI is GET /admin/v1/openapi.json: the OpenAPI 3.1 document of
+// the admin API.
+func (s *Server) adminOpenAPI(c *gin.Context) {
+	b, err := openapi.GenerateAdmin(s.cfg.PublicURL)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/json", b)
+}

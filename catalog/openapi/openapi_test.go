@@ -109,3 +109,15 @@ func TestValidatorCatchesMistakes(t *testing.T) {
 		t.Fatal("an invalid document passed validation")
 	}
 }
+
+// The admin API's document is valid OpenAPI 3.1.
+func TestAdminDocumentValid(t *testing.T) {
+	b, err := openapi.GenerateAdmin("https://broker.example.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate(t, b)
+	if !bytes.Contains(b, []byte(`"tokenUrl": "https://broker.example.com/oauth/token"`)) {
+		t.Error("the token URL is not the broker's")
+	}
+}
