@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"github.com/cpibroker/cpibroker/catalog"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -21,6 +22,9 @@ type Rediscoverer interface {
 
 // Config tunes a Dispatcher. Zero values take the documented defaults.
 type Config struct {
+	// Secrets resolves the ${…} references of provider secrets; zero
+	// allows environment variables starting with CPIB_ only.
+	Secrets catalog.SecretRefs
 	// Concurrency is the number of CPI calls in flight in this process.
 	// Default 256.
 	Concurrency int
@@ -151,6 +155,9 @@ func (c *Config) setDefaults() {
 // Validate reports impossible settings.
 func (c *Config) Validate() error {
 	var errs []error
+	if err := c.Secrets.Validate(); err != nil {
+		errs = append(errs, errors.New("dispatcher: "+err.Error()))
+	}
 	if c.Concurrency < 1 {
 		errs = append(errs, errors.New("dispatcher: concurrency must be >= 1"))
 	}

@@ -59,6 +59,7 @@ func New(cfg Config, nc *nats.Conn, res *natsx.Resources, store *jobs.Store, cat
 	d.sched = newSched(quota.NewStore(res.Quota, d.holder, cfg.QuotaHoldTTL), cfg.Concurrency, cfg.Now, cfg.Logger)
 	d.breakers = newBreakers(res.Breakers, d.holder, cfg.Now, cfg.Logger)
 	d.invokers = newInvokers(cfg.HTTPClient, cfg.TracerProvider, cfg.Propagator, cfg.Logger, cfg.TokenMemory)
+	d.invokers.secrets = cfg.Secrets
 	return d, nil
 }
 

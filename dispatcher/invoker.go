@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -23,6 +22,8 @@ type invokers struct {
 	mu   sync.Mutex
 	byID map[string]invoker
 	log  *slog.Logger
+	// secrets resolves ${…} references in provider secrets.
+	secrets catalog.SecretRefs
 }
 
 type invoker struct {
@@ -52,7 +53,7 @@ func (iv *invokers) get(p catalog.Provider) (*cpiclient.Client, error) {
 	if cur, ok := iv.byID[p.ID]; ok && equalProvider(cur.prov, p) {
 		return cur.client, nil
 	}
-	rt, err := p.Runtime.Resolved(os.LookupEnv) // ${NAME} secret references
+	rt, err := p.Runtime.Resolved(iv.secrets) // ${NAME} and ${file:NAME} references
 	if err != nil {
 		return nil, err
 	}

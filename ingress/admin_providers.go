@@ -75,6 +75,10 @@ func (s *Server) createProvider(c *gin.Context) {
 		writeProblem(c, invalid(err))
 		return
 	}
+	if err := p.CheckSecretRefs(s.cfg.Secrets); err != nil {
+		writeProblem(c, invalid(err))
+		return
+	}
 	if err := s.deps.Catalog.PutProvider(c, p, true); err != nil {
 		writeProblem(c, err)
 		return
@@ -161,6 +165,15 @@ type providerPatch struct {
 	Flows             *[]catalog.DeclaredFlow `json:"flows"`
 }
 
+// suppliesSecret reports, per endpoint, whether the patch gives a new
+// client secret ("***" keeps the stored one, so it does not count).
+func (pp providerPatch) suppliesSecret() map[string]bool {
+	given := func(e *endpointPatch) bool {
+		return e != nil && e.ClientSecret != nil && *e.ClientSecret != catalog.Redacted
+	}
+	return map[string]bool{"runtime": given(pp.Runtime), "api": given(pp.API)}
+}
+
 func (pp providerPatch) apply(p *catalog.Provider) []string {
 	var fields []string
 	set := func(name string, present bool, do func()) {
@@ -212,8 +225,16 @@ func (s *Server) patchProvider(c *gin.Context) {
 	}
 	var fields []string
 	p, err := s.deps.Catalog.UpdateProvider(c, id, func(p *catalog.Provider) error {
+		cur := *p
+		if p.API != nil {
+			api := *p.API
+			cur.API = &api
+		}
 		fields = pp.apply(p)
-		return nil
+		if err := catalog.CheckSecretTargets(cur, *p, pp.suppliesSecret()); err != nil {
+			return err
+		}
+		return p.CheckSecretRefs(s.cfg.Secrets)
 	})
 	if err != nil {
 		writeProblem(c, err)

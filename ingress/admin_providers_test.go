@@ -48,16 +48,16 @@ func TestAdminProvidersAndFlows(t *testing.T) {
 	// The simulator's service keys, as the demo provider holds them.
 	demoProv, _ := sys.Broker.Catalog.Provider("demo")
 	rt, api := demoProv.Runtime, *demoProv.API
-	t.Setenv("ACME_API_SECRET", api.ClientSecret)
+	t.Setenv("CPIB_ACME_API_SECRET", api.ClientSecret)
 	body := map[string]any{
 		"id": "acme", "type": "cpi", "title": "ACME tenant",
 		"runtime": map[string]any{"url": sim.URL(), "tokenurl": sim.TokenURL(), "clientid": rt.ClientID, "clientsecret": rt.ClientSecret},
-		"api":     map[string]any{"url": sim.URL(), "tokenurl": sim.TokenURL(), "clientid": api.ClientID, "clientsecret": "${ACME_API_SECRET}"},
+		"api":     map[string]any{"url": sim.URL(), "tokenurl": sim.TokenURL(), "clientid": api.ClientID, "clientsecret": "${CPIB_ACME_API_SECRET}"},
 		"csrf":    true, "discovery_interval": "1h",
 	}
 	r := sendJSON(admin, http.MethodPost, "/admin/v1/providers", body)
 	expectStatus(t, r, http.StatusCreated)
-	for _, leak := range []string{rt.ClientSecret, api.ClientSecret, "ACME_API_SECRET"} {
+	for _, leak := range []string{rt.ClientSecret, api.ClientSecret, "CPIB_ACME_API_SECRET"} {
 		if strings.Contains(string(r.Body), leak) {
 			t.Fatalf("create answer shows a secret: %s", r.Body)
 		}
@@ -160,9 +160,9 @@ func TestAdminProvidersAndFlows(t *testing.T) {
 		t.Fatalf("test with a wrong secret: %+v", rep)
 	}
 	// "***" sent back keeps the stored secret.
-	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/acme", `{"api":{"clientsecret":"${ACME_API_SECRET}"}}`), http.StatusOK)
+	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/acme", `{"api":{"clientsecret":"${CPIB_ACME_API_SECRET}"}}`), http.StatusOK)
 	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/acme", `{"title":"ACME","api":{"clientsecret":"***"}}`), http.StatusOK)
-	if p, _ := sys.Broker.Catalog.Provider("acme"); p.API.ClientSecret != "${ACME_API_SECRET}" || p.Title != "ACME" {
+	if p, _ := sys.Broker.Catalog.Provider("acme"); p.API.ClientSecret != "${CPIB_ACME_API_SECRET}" || p.Title != "ACME" {
 		t.Fatalf("stored provider after patches: title %q", p.Title)
 	}
 

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"errors"
+	"github.com/cpibroker/cpibroker/catalog"
 	"log/slog"
 	"net"
 	"net/url"
@@ -14,6 +15,10 @@ import (
 
 // Config configures the HTTP API. Zero values take the documented defaults.
 type Config struct {
+	// Secrets says which ${…} references a provider secret may hold at
+	// registration; zero allows environment variables starting with
+	// CPIB_ only.
+	Secrets catalog.SecretRefs
 	// Listen is the partner listener address. Default 127.0.0.1:8080.
 	Listen string
 	// PublicURL is the base URL partners use; the token issuer.
@@ -147,6 +152,9 @@ func (c *Config) ClientRetirement() time.Duration {
 // Validate reports every impossible setting in one error.
 func (c *Config) Validate() error {
 	var errs []error
+	if err := c.Secrets.Validate(); err != nil {
+		errs = append(errs, errors.New("ingress: "+err.Error()))
+	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, errors.New("ingress: public URL must be an absolute http(s) URL"))
 	}

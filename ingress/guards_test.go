@@ -1,9 +1,13 @@
 package ingress_test
 
 import (
+	"encoding/base64"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,5 +108,139 @@ func TestCallbackTargetsAreURLs(t *testing.T) {
 		if r := p.Submit("demo-echo", "text/plain", []byte("x"), http.Header{"Callback-URL": {u}}); r.Status != 202 {
 			t.Errorf("Callback-URL %s: %d %s", u, r.Status, r.Body)
 		}
+	}
+}
+
+// catcher is a server of the attacker's (or an echoing misconfigured
+// one): it records every request and answers 401 quoting the request's
+// Authorization header and body, padded far beyond any sane error body.
+type catcher struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []string
+}
+
+func newCatcher(t *testing.T) *catcher {
+	c := &catcher{}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen := r.Header.Get("Authorization") + " " + string(b)
+		c.mu.Lock()
+		c.got = append(c.got, seen)
+		c.mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"invalid_client","echo":"`+seen+`","pad":"`+strings.Repeat("x", 5000)+`"}`)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func (c *catcher) requests() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.got...)
+}
+
+// Issue 12 point 2: a stored provider secret never goes to a URL it was
+// not registered with; ${ENV} references name only CPIB_ variables; a
+// remote answer quoted by Test Connection or discovery is bounded and
+// never shows the credentials sent.
+func TestProviderSecretsCannotBeExfiltrated(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	admin := adminOf(t, sys)
+	demoProv, _ := sys.Broker.Catalog.Provider("demo")
+	rt := demoProv.Runtime
+	evil := newCatcher(t)
+	body := map[string]any{
+		"id": "legacy", "type": "http",
+		"runtime": map[string]any{"url": sys.Sim.URL() + "/http", "tokenurl": rt.TokenURL, "clientid": rt.ClientID, "clientsecret": rt.ClientSecret},
+		"flows":   []map[string]any{{"id": "legacy-echo", "path": "/demo/echo"}},
+	}
+	expectStatus(t, sendJSON(admin, http.MethodPost, "/admin/v1/providers", body), http.StatusCreated)
+
+	// Pointing a URL that receives the secret elsewhere needs the secret.
+	for _, patch := range []string{
+		`{"runtime":{"tokenurl":"` + evil.srv.URL + `/token"}}`,
+		`{"runtime":{"tokenurl":"` + evil.srv.URL + `/token","clientsecret":"***"}}`,
+		`{"runtime":{"url":"` + evil.srv.URL + `"}}`,
+		`{"runtime":{"url":"` + evil.srv.URL + `","clientid":"other"}}`,
+	} {
+		p := expectProblem(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/legacy", patch), 400, "invalid_request")
+		if !strings.Contains(p.Detail, "runtime.clientsecret") {
+			t.Fatalf("%s: detail %q does not name runtime.clientsecret", patch, p.Detail)
+		}
+	}
+	sendJSON(admin, http.MethodPost, "/admin/v1/providers/legacy/test", nil)
+	if got := evil.requests(); len(got) != 0 {
+		t.Fatalf("the stored secret went to the new URL: %q", got)
+	}
+	if p, _ := sys.Broker.Catalog.Provider("legacy"); p.Runtime.TokenURL != rt.TokenURL || p.Runtime.URL != sys.Sim.URL()+"/http" {
+		t.Fatalf("a refused patch changed the provider: %+v", p.Runtime)
+	}
+
+	// With the secret given again the change is the admin's own; the
+	// remote answer quoted in the report is bounded and scrubbed of it.
+	const mine = "s3cret-of-the-admin"
+	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/legacy",
+		`{"runtime":{"tokenurl":"`+evil.srv.URL+`/token","clientsecret":"`+mine+`"}}`), http.StatusOK)
+	r := sendJSON(admin, http.MethodPost, "/admin/v1/providers/legacy/test", nil)
+	expectStatus(t, r, http.StatusOK)
+	if got := evil.requests(); len(got) == 0 || !strings.Contains(strings.Join(got, " "), mine) {
+		t.Fatalf("the token request did not carry the new secret: %q", got)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(rt.ClientID + ":" + mine))
+	for _, leak := range []string{mine, basic, rt.ClientSecret} {
+		if strings.Contains(string(r.Body), leak) {
+			t.Fatalf("the report shows a credential %q: %s", leak, r.Body)
+		}
+	}
+	if !strings.Contains(string(r.Body), "invalid_client") || len(r.Body) > 8000 {
+		t.Fatalf("report (%d bytes) does not quote a bounded answer: %.300s", len(r.Body), r.Body)
+	}
+
+	// ${NAME} names only variables with the allowed prefix; file
+	// references need a secrets directory.
+	for _, ref := range []string{"${HOME}", "${PATH}", "x${HOME}y", "${file:key}", "${CPIB_}"} {
+		b := map[string]any{"id": "refs", "type": "http", "runtime": map[string]any{
+			"url": sys.Sim.URL() + "/http", "tokenurl": rt.TokenURL, "clientid": rt.ClientID, "clientsecret": ref}}
+		p := expectProblem(t, sendJSON(admin, http.MethodPost, "/admin/v1/providers", b), 400, "invalid_request")
+		if !strings.Contains(p.Detail, "runtime.clientsecret") {
+			t.Fatalf("%s: detail %q", ref, p.Detail)
+		}
+		expectProblem(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/legacy",
+			map[string]any{"runtime": map[string]any{"clientsecret": ref}}), 400, "invalid_request")
+	}
+	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/legacy",
+		`{"runtime":{"clientsecret":"${CPIB_LEGACY_SECRET}"}}`), http.StatusOK)
+	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/providers/legacy",
+		`{"runtime":{"clientsecret":"literal-${not a reference"}}`), http.StatusOK)
+
+	// Discovery errors quote the API's answer bounded and without the
+	// token it was sent.
+	api := *demoProv.API
+	t.Setenv("CPIB_DISC_SECRET", api.ClientSecret)
+	expectStatus(t, sendJSON(admin, http.MethodPost, "/admin/v1/providers", map[string]any{
+		"id": "echoing", "type": "cpi",
+		"runtime": map[string]any{"url": sys.Sim.URL()},
+		"api":     map[string]any{"url": evil.srv.URL, "tokenurl": api.TokenURL, "clientid": api.ClientID, "clientsecret": "${CPIB_DISC_SECRET}"},
+	}), http.StatusCreated)
+	r = sendJSON(admin, http.MethodPost, "/admin/v1/providers/echoing/discover", nil)
+	expectStatus(t, r, http.StatusOK)
+	var disc struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	r.JSON(t, &disc)
+	tok := ""
+	for _, g := range evil.requests() {
+		if f := strings.Fields(g); len(f) > 1 && f[0] == "Bearer" {
+			tok = f[1]
+		}
+	}
+	if tok == "" {
+		t.Fatal("discovery did not call the API with a token")
+	}
+	if disc.OK || disc.Error == "" || len(disc.Error) > 1100 || strings.Contains(disc.Error, tok) || strings.Contains(disc.Error, api.ClientSecret) {
+		t.Fatalf("discovery error (%d bytes) %.400q; token %.20s…", len(disc.Error), disc.Error, tok)
 	}
 }

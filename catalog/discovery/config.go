@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -29,7 +28,10 @@ type Config struct {
 	// HTTP is the base client for token and API calls. Default: a client
 	// with a 30s timeout.
 	HTTP *http.Client
-	// Lookup resolves ${NAME} secret references. Default os.LookupEnv.
+	// Secrets resolves ${NAME} and ${file:NAME} secret references; zero
+	// allows environment variables starting with CPIB_ only.
+	Secrets catalog.SecretRefs
+	// Lookup, when set, reads the environment for Secrets (tests).
 	Lookup func(string) (string, bool)
 	// Tick is how often the runner checks which providers are due.
 	// Default 2s.
@@ -61,8 +63,8 @@ func (c *Config) setDefaults() {
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 30 * time.Second}
 	}
-	if c.Lookup == nil {
-		c.Lookup = os.LookupEnv
+	if c.Lookup != nil {
+		c.Secrets.LookupEnv = c.Lookup
 	}
 	if c.Tick == 0 {
 		c.Tick = 2 * time.Second

@@ -59,6 +59,28 @@ const stepTimeout = 10 * time.Second
 // entry point); for a http provider, the token (if any) and one request to
 // the runtime URL. It never returns an error: failures are in the report.
 func (r *Runner) Test(ctx context.Context, p catalog.Provider) Report {
+	tokens := &[]string{}
+	ctx = context.WithValue(ctx, tokenSink{}, tokens)
+	rep := r.test(ctx, p)
+	// A remote answer quoted in a detail may echo the request: never
+	// show the credentials or tokens it carried.
+	creds := append(r.credentialsOf(p), *tokens...)
+	rep.Summary = scrub(rep.Summary, creds)
+	for i := range rep.Steps {
+		rep.Steps[i].Detail = scrub(rep.Steps[i].Detail, creds)
+	}
+	for _, v := range []*Verdict{rep.API, rep.Runtime} {
+		if v != nil {
+			v.Verdict = scrub(v.Verdict, creds)
+		}
+	}
+	return rep
+}
+
+// tokenSink is the context key of the tokens a test obtained.
+type tokenSink struct{}
+
+func (r *Runner) test(ctx context.Context, p catalog.Provider) Report {
 	rep := Report{Provider: p.ID, OK: true}
 	add := func(name string, err error, okDetail string) bool {
 		s := Step{Name: name, OK: err == nil, Detail: okDetail}
@@ -109,7 +131,7 @@ func (r *Runner) Test(ctx context.Context, p catalog.Provider) Report {
 // deployed entry point, which CPI answers without running the iFlow.
 func (r *Runner) testRuntime(ctx context.Context, p catalog.Provider, add func(string, error, string) bool) *Verdict {
 	v := &Verdict{}
-	e, err := p.Runtime.Resolved(r.cfg.Lookup)
+	e, err := p.Runtime.Resolved(r.cfg.Secrets)
 	if err != nil {
 		add("runtime_token", err, "")
 		v.Verdict = "the runtime credentials cannot be used: " + err.Error()
@@ -200,7 +222,7 @@ func (r *Runner) csrfFetch(ctx context.Context, f catalog.Flow, auth string) (st
 // testToken fetches a client-credentials token with the provider's
 // token_auth; a nil token without error when e has no token URL.
 func (r *Runner) testToken(ctx context.Context, p catalog.Provider, e catalog.Endpoint) (*oauth2.Token, error) {
-	e, err := e.Resolved(r.cfg.Lookup)
+	e, err := e.Resolved(r.cfg.Secrets)
 	if err != nil || e.TokenURL == "" {
 		return nil, err
 	}
@@ -209,6 +231,9 @@ func (r *Runner) testToken(ctx context.Context, p catalog.Provider, e catalog.En
 	tok, err := r.tokenSource(p, e).Token(ctx)
 	if err != nil {
 		return nil, explain(e.TokenURL, err)
+	}
+	if sink, ok := ctx.Value(tokenSink{}).(*[]string); ok && tok.AccessToken != "" {
+		*sink = append(*sink, tok.AccessToken)
 	}
 	return tok, nil
 }

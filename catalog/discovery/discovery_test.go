@@ -275,12 +275,12 @@ func TestConnection(t *testing.T) {
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
 	tlsURL := tlsSrv.URL
-	env := map[string]string{"ACME_API_SECRET": cpisim.DefaultAPIClientSecret}
+	env := map[string]string{"CPIB_ACME_API_SECRET": cpisim.DefaultAPIClientSecret}
 	n := newNode(t, res, "a", nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	ctx := context.Background()
 
 	good := cpiProvider("acme", sim)
-	good.API.ClientSecret = "${ACME_API_SECRET}"
+	good.API.ClientSecret = "${CPIB_ACME_API_SECRET}"
 	if rep := n.runner.Test(ctx, good); !rep.OK || len(rep.Steps) != 4 || !strings.Contains(rep.Steps[1].Detail, "3 deployed artifacts") ||
 		!rep.API.OK || !rep.Runtime.OK {
 		t.Fatalf("good provider: %+v", rep)
@@ -296,7 +296,7 @@ func TestConnection(t *testing.T) {
 			p.API.ClientID, p.API.ClientSecret = cpisim.DefaultRuntimeClientID, cpisim.DefaultRuntimeClientSecret
 		}, []string{"api_call", "403", "plan \"api\""}},
 		{"wrong path", func(p *catalog.Provider) { p.API.URL = sim.URL() + "/itspaces" }, []string{"api_call", "wrong path", "404"}},
-		{"unset secret reference", func(p *catalog.Provider) { p.API.ClientSecret = "${NOPE_SECRET}" }, []string{"NOPE_SECRET", "not set"}},
+		{"unset secret reference", func(p *catalog.Provider) { p.API.ClientSecret = "${CPIB_NOPE_SECRET}" }, []string{"CPIB_NOPE_SECRET", "not set"}},
 		{"connection refused", func(p *catalog.Provider) { p.API.TokenURL = "http://127.0.0.1:1/oauth/token" }, []string{"refused"}},
 		{"untrusted TLS certificate", func(p *catalog.Provider) { p.API.TokenURL = tlsURL + "/oauth/token" }, []string{"TLS handshake", "not trusted"}},
 		{"plain HTTP on a TLS URL", func(p *catalog.Provider) { p.API.TokenURL = strings.Replace(sim.TokenURL(), "http://", "https://", 1) }, []string{"TLS handshake", "does not speak TLS"}},

@@ -42,7 +42,7 @@ func callable(protocol string) bool {
 // client credentials (secret references resolved), sent the way the
 // provider's token_auth says, or plain base when e has no token URL.
 func (r *Runner) authClient(ctx context.Context, p catalog.Provider, e catalog.Endpoint) (*http.Client, error) {
-	e, err := e.Resolved(r.cfg.Lookup)
+	e, err := e.Resolved(r.cfg.Secrets)
 	if err != nil {
 		return nil, err
 	}

@@ -220,7 +220,7 @@ func (r *Runner) discover(ctx context.Context, id string) (Result, error) {
 	}
 	res.FinishedAt, res.OK = r.cfg.Now(), err == nil
 	if err != nil {
-		res.Error = err.Error()
+		res.Error = scrub(err.Error(), r.credentialsOf(p))
 	}
 	b, _ := json.Marshal(res)
 	if _, perr := r.cfg.KV.Put(context.WithoutCancel(ctx), statusKey(id), b); perr != nil {
@@ -258,4 +258,20 @@ func (r *Runner) noteAPICredentials(ctx context.Context, provider string, err er
 	case changed && prev == catalog.HealthProviderAuth:
 		r.cfg.Log.Warn("provider api credentials accepted again", "provider", provider)
 	}
+}
+
+// credentialsOf are the resolved secrets of p's endpoints, to be scrubbed
+// from anything shown.
+func (r *Runner) credentialsOf(p catalog.Provider) []string {
+	var out []string
+	for _, e := range []*catalog.Endpoint{&p.Runtime, p.API} {
+		if e == nil {
+			continue
+		}
+		if re, err := e.Resolved(r.cfg.Secrets); err == nil {
+			out = append(out, credentials(re)...)
+		}
+		out = append(out, credentials(*e)...)
+	}
+	return out
 }

@@ -46,6 +46,7 @@ type serveFlags struct {
 	accessLog                                               bool
 	config                                                  string
 	configOverwrite                                         bool
+	secretEnvPrefix, secretsDir                             string
 	idps                                                    idpFlags
 	webhooks                                                webhookFlags
 }
@@ -77,6 +78,8 @@ func (f *serveFlags) register(fs *flag.FlagSet, r role) {
 	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "redelivery delay of a job whose dispatcher died")
 	fs.StringVar(&f.config, "config", "", "YAML seed of providers, flows and clients; creates what is missing (secrets as ${ENV} or plain text, stored hashed)")
 	fs.BoolVar(&f.configOverwrite, "config-overwrite", false, "let --config replace existing providers, flows and clients")
+	fs.StringVar(&f.secretEnvPrefix, "secret-env-prefix", catalog.DefaultSecretEnvPrefix, "provider secrets may reference ${NAME} environment variables with this prefix only")
+	fs.StringVar(&f.secretsDir, "secrets-dir", "", "directory of files provider secrets may reference as ${file:NAME} (default: none allowed)")
 	f.webhooks.register(fs)
 	if r != roleDispatcher {
 		fs.StringVar(&f.traceURLTemplate, "trace-url-template", "", "link jobs in the console to their trace: a URL with {trace_id} (Jaeger: http://jaeger:16686/trace/{trace_id})")
@@ -144,6 +147,10 @@ func runServe(ctx context.Context, args []string, r role) error {
 		DispatchPaused: f.demo && r != roleIngress,
 	}
 	cfg.IdPs = f.idps
+	cfg.Secrets = catalog.SecretRefs{EnvPrefix: f.secretEnvPrefix, Dir: f.secretsDir}
+	if err := cfg.Secrets.Validate(); err != nil {
+		return fmt.Errorf("--secret-env-prefix: %w", err)
+	}
 	if f.config != "" {
 		if cfg.Seed, err = catalog.LoadSeed(f.config); err != nil {
 			return err

@@ -124,6 +124,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if cfg.Dispatcher {
 		dc := cfg.DispatcherConfig
+		if dc.Secrets.EnvPrefix == "" && dc.Secrets.Dir == "" {
+			dc.Secrets = cfg.Secrets
+		}
 		dc.Logger, dc.TracerProvider, dc.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
 		dc.Observer = b.Metrics
 		dc.Rediscoverer = b.Discovery
@@ -243,6 +246,9 @@ func (b *Broker) newIngress(ctx context.Context) error {
 	cfg := b.Config
 	ic := cfg.IngressConfig
 	ic.Logger, ic.TracerProvider, ic.Propagator = cfg.Logger, cfg.Tracing.Provider, cfg.Tracing.Propagator
+	if ic.Secrets.EnvPrefix == "" && ic.Secrets.Dir == "" {
+		ic.Secrets = cfg.Secrets
+	}
 	if ic.DataRetention == 0 {
 		ic.DataRetention = cfg.Layout.Retention // 0 keeps the layout's default
 	}

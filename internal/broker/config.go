@@ -63,6 +63,11 @@ type Config struct {
 	IdPs []idp.Config
 	// TokenLimiter tunes the token endpoint's brute-force throttling.
 	TokenLimiter auth.FailureLimiterConfig
+	// Secrets says which ${…} references provider secrets may hold
+	// (environment variables with a prefix, files in a directory); it is
+	// applied at registration (ingress) and where secrets are used
+	// (dispatcher, discovery). Zero allows variables starting with CPIB_.
+	Secrets catalog.SecretRefs
 	// Callbacks is the SSRF policy of webhooks and Callback-URLs, applied
 	// at registration (ingress) and at dial time (dispatcher);
 	// Callbacks.AllowPrivate is callbacks.allow_private.

@@ -19,6 +19,9 @@ func (b *Broker) newDiscovery() error {
 	dc := b.Config.Discovery
 	dc.Store, dc.KV, dc.Leases, dc.Log = b.Catalog, b.Resources.Catalog, lm, b.Config.Logger
 	dc.TokenMemory = &b.tokenMemory
+	if dc.Secrets.EnvPrefix == "" && dc.Secrets.Dir == "" {
+		dc.Secrets = b.Config.Secrets
+	}
 	b.Discovery, err = discovery.New(dc)
 	return err
 }
