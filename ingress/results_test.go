@@ -36,6 +36,22 @@ func readFeed(t *testing.T, p *testkit.Partner, query string) feedPage {
 	return page
 }
 
+// waitFeedEvent waits until the event feed holds a terminal event of job
+// id. A job's record turns terminal just before its event is published, so
+// a test that needs the feed in the order its jobs ended waits for each
+// event before starting the next job.
+func waitFeedEvent(t *testing.T, p *testkit.Partner, id string) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, "the event of job "+id+" in the feed", func() bool {
+		for _, e := range readFeed(t, p, "?limit=1000").Items {
+			if e.Data.ID == id {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // Prefer: wait=N answers the result when the job ends in time (with
 // Location, Job-Id, Preference-Applied), the job resource when it ended
 // without a CPI response, and the usual 202 otherwise.
@@ -110,6 +126,7 @@ func TestEventFeed(t *testing.T) {
 		var j testkit.Job
 		p.Submit("demo-echo", "text/plain", []byte{'a' + byte(i)}, nil).JSON(t, &j)
 		p.WaitJob(j.ID, 30*time.Second)
+		waitFeedEvent(t, p, j.ID)
 		ids = append(ids, j.ID)
 	}
 	sys.Broker.Dispatcher.Pause() // demo-slow is new: its puller starts paused
@@ -118,6 +135,7 @@ func TestEventFeed(t *testing.T) {
 	if r := p.Do(http.MethodDelete, "/v1/jobs/"+canceled.ID, nil, nil); r.Status != 200 {
 		t.Fatalf("cancel: %d", r.Status)
 	}
+	waitFeedEvent(t, p, canceled.ID)
 	ids = append(ids, canceled.ID)
 
 	page := readFeed(t, p, "?limit=2")
