@@ -250,6 +250,60 @@ func commonPaths() obj {
 				},
 			}),
 		}},
+		"/v1/jobs": obj{"get": obj{
+			"operationId": "listJobs", "summary": "Your recent jobs, newest first", "tags": []any{"jobs"},
+			"description": "A bounded search of the most recent job records (older jobs are read by ID).",
+			"parameters": []any{
+				obj{"name": "flow", "in": "query", "required": false, "schema": str()},
+				obj{"name": "status", "in": "query", "required": false, "schema": obj{"type": "string", "enum": []any{"queued", "running", "succeeded", "failed", "canceled"}}},
+				obj{"name": "since", "in": "query", "required": false, "description": "RFC 3339 time.", "schema": obj{"type": "string", "format": "date-time"}},
+				obj{"name": "until", "in": "query", "required": false, "description": "RFC 3339 time.", "schema": obj{"type": "string", "format": "date-time"}},
+				obj{"name": "limit", "in": "query", "required": false, "schema": obj{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+			},
+			"responses": mergeObj(problemResponses("400", "401", "503"), obj{
+				"200": obj{"description": "Jobs.", "content": obj{"application/json": obj{"schema": itemsOf(ref("schemas", "Job"))}}},
+			}),
+		}},
+		"/v1/jobs/{id}/deliveries": obj{"get": obj{
+			"operationId": "listDeliveries", "summary": "Every callback attempt of a job", "tags": []any{"jobs"},
+			"description": "Each webhook or Callback-URL attempt, oldest first: time, target, HTTP status, outcome, duration and error.",
+			"parameters":  []any{jobID},
+			"responses": mergeObj(problemResponses("401", "404", "503"), obj{
+				"200": obj{"description": "Attempts.", "content": obj{"application/json": obj{"schema": itemsOf(deliveryAttempt())}}},
+			}),
+		}},
+		"/v1/jobs/{id}/deliveries/resend": obj{"post": obj{
+			"operationId": "resendDeliveries", "summary": "Deliver a job's event again", "tags": []any{"jobs"},
+			"description": "Queues the job's kept event again to every target it was delivered to.",
+			"parameters":  []any{jobID},
+			"responses": mergeObj(problemResponses("401", "404", "409", "503"), obj{
+				"202": obj{"description": "Queued.", "content": obj{"application/json": obj{"schema": obj{
+					"type": "object", "required": []any{"queued"}, "properties": obj{"queued": obj{"type": "integer"}}}}}},
+			}),
+		}},
+		"/v1/jobs/{id}/attempts": obj{"get": obj{
+			"operationId": "listAttempts", "summary": "The failed CPI calls of a job", "tags": []any{"jobs"},
+			"description": "Each failed call to the iFlow (retried or final), oldest first; a successful call is the job's result.",
+			"parameters":  []any{jobID},
+			"responses": mergeObj(problemResponses("401", "404", "503"), obj{
+				"200": obj{"description": "Attempts.", "content": obj{"application/json": obj{"schema": itemsOf(obj{
+					"type": "object", "required": []any{"at", "run", "attempt", "outcome"},
+					"properties": obj{"at": obj{"type": "string", "format": "date-time"}, "run": obj{"type": "integer"},
+						"attempt": obj{"type": "integer"}, "status": obj{"type": "integer"}, "outcome": str(), "code": str(),
+						"error": str(), "duration_ms": obj{"type": "number"}, "cpi_message_id": str()},
+				})}}},
+			}),
+		}},
+		"/v1/webhooks": obj{"get": obj{
+			"operationId": "listWebhooks", "summary": "Your webhooks", "tags": []any{"events"},
+			"responses": mergeObj(problemResponses("401", "503"), obj{
+				"200": obj{"description": "Webhooks (no secrets).", "content": obj{"application/json": obj{"schema": itemsOf(obj{
+					"type": "object", "required": []any{"id", "url", "events", "enabled"},
+					"properties": obj{"id": str(), "url": obj{"type": "string", "format": "uri"},
+						"events": obj{"type": "array", "items": str()}, "enabled": obj{"type": "boolean"}, "disabled_reason": str()},
+				})}}},
+			}),
+		}},
 		"/v1/events": obj{"get": obj{
 			"operationId": "listEvents", "summary": "Job events in order", "tags": []any{"events"},
 			"description": "The webhook payloads of this client's jobs, in order, with a cursor; for partners that cannot receive webhooks.",
@@ -263,6 +317,22 @@ func commonPaths() obj {
 			}),
 		}},
 	}
+}
+
+// itemsOf is a list page of item.
+func itemsOf(item any) obj {
+	return obj{"type": "object", "required": []any{"items"}, "properties": obj{
+		"items": obj{"type": "array", "items": item}, "next_cursor": str()}}
+}
+
+// deliveryAttempt is one logged callback attempt.
+func deliveryAttempt() obj {
+	return obj{"type": "object", "required": []any{"at", "target", "event_id", "event_type", "run", "attempt", "outcome", "duration_ms"},
+		"properties": obj{"at": obj{"type": "string", "format": "date-time"}, "target": obj{"type": "string", "format": "uri"},
+			"webhook_id": str(), "event_id": str(), "event_type": str(), "run": obj{"type": "integer"},
+			"attempt": obj{"type": "integer"}, "replay": obj{"type": "integer"}, "status": obj{"type": "integer"},
+			"outcome":     obj{"type": "string", "enum": []any{"delivered", "retry", "gone", "rejected", "refused"}},
+			"duration_ms": obj{"type": "number"}, "error": str(), "trace_id": str()}}
 }
 
 func mergeObj(a, b obj) obj {
