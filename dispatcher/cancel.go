@@ -62,7 +62,7 @@ func (d *Dispatcher) cancelMsg(ctx context.Context, m jetstream.Msg) bool {
 		_ = m.Ack() // nothing to cancel; the client is gone
 		return false
 	}
-	rec, err := d.store.CancelWith(ctx, job.GetClient(), job.GetId(), "the client was deleted")
+	_, err := d.store.CancelWith(ctx, job.GetClient(), job.GetId(), "the client was deleted", nats.Header{})
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
 		_ = m.Ack()
@@ -76,11 +76,9 @@ func (d *Dispatcher) cancelMsg(ctx context.Context, m jetstream.Msg) bool {
 		}
 		return false
 	case err != nil:
+		// JetStream trouble, or the event is pending: redelivered, the
+		// message cancels or announces then.
 		_ = m.NakWithDelay(time.Second)
-		return false
-	}
-	if err := d.store.AnnounceCancel(ctx, rec, nats.Header{}); err != nil {
-		_ = m.NakWithDelay(time.Second) // redelivered: announced then
 		return false
 	}
 	_ = m.Ack()

@@ -12,6 +12,7 @@ import (
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -65,18 +66,17 @@ func TestEventRepublishedAfterCrash(t *testing.T) {
 	// before publishing the event and acking.
 	seq := seqOf(ended.ID)
 	now := timestamppb.Now()
-	if _, _, err := sys.Broker.Jobs.Mutate(ctx, ended.ID, func(r *cpibv1.JobRecord) error {
+	writeRecord(t, sys, ended.ID, func(r *cpibv1.JobRecord) {
 		r.Status, r.Attempts, r.DispatchSeq = cpibv1.JobStatus_JOB_STATUS_SUCCEEDED, 1, seq
 		r.Result = &cpibv1.Result{StatusCode: 200, Body: []byte("a"), Size: 1}
 		r.UpdatedAt, r.CompletedAt = now, now
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	// As if the ingress had canceled and died before publishing.
-	if _, err := sys.Broker.Jobs.Cancel(ctx, "demo-partner", canceled.ID); err != nil {
-		t.Fatal(err)
-	}
+	writeRecord(t, sys, canceled.ID, func(r *cpibv1.JobRecord) {
+		r.Status = cpibv1.JobStatus_JOB_STATUS_CANCELED
+		r.Error = &cpibv1.JobError{Code: jobs.CodeCanceled, Message: "canceled by the client"}
+		r.UpdatedAt, r.CompletedAt = now, now
+	})
 	if got := events(t, sys); len(got) != 0 {
 		t.Fatalf("events before the messages are handled: %v", got)
 	}
@@ -100,5 +100,28 @@ func TestEventRepublishedAfterCrash(t *testing.T) {
 	}
 	if got := events(t, sys); len(got) != 2 {
 		t.Fatalf("a re-published event was stored again: %v", got)
+	}
+}
+
+// writeRecord changes a job record behind the lifecycle's back, as a
+// process that died right after its record write leaves it.
+func writeRecord(t *testing.T, sys *testkit.System, id string, fn func(*cpibv1.JobRecord)) {
+	t.Helper()
+	kv := sys.Broker.Resources.Records
+	e, err := kv.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &cpibv1.JobRecord{}
+	if err := proto.Unmarshal(e.Value(), rec); err != nil {
+		t.Fatal(err)
+	}
+	fn(rec)
+	b, err := proto.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(t.Context(), id, b, e.Revision()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,20 +11,16 @@ import (
 )
 
 // Observer receives the dispatcher's measurements (internal/metrics
-// implements it). Its methods must be cheap and must not block.
+// implements it; completed runs are counted by jobs, see jobs.Observer). Its methods must be cheap and must not block.
 type Observer interface {
 	// CPICall records one iFlow call: CPI's status (0 without an answer)
 	// and how long the call took.
 	CPICall(ctx context.Context, flow string, status int, took time.Duration)
-	// Completed records a run that reached a terminal status, with the
-	// error code of a failed run.
-	Completed(ctx context.Context, client, flow, status, code string)
 }
 
 type noObserver struct{}
 
-func (noObserver) CPICall(context.Context, string, int, time.Duration)       {}
-func (noObserver) Completed(context.Context, string, string, string, string) {}
+func (noObserver) CPICall(context.Context, string, int, time.Duration) {}
 
 // statusOf is CPI's status code, 0 without an answer.
 func statusOf(r *cpiclient.Response) int {

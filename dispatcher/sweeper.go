@@ -5,13 +5,13 @@ import (
 	"errors"
 	"time"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/lease"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // sweepLease names the KV lease of the expiry sweeper: one dispatcher at a
@@ -103,18 +103,13 @@ func (d *Dispatcher) sweepNotStored(ctx context.Context, after uint64, before ti
 			continue
 		}
 		rec, err := d.store.FailNotStored(ctx, id)
-		if err != nil || rec == nil {
-			if err != nil {
-				d.cfg.Logger.Warn("dispatcher: job without a message not failed yet", "job_id", id, "err", err)
-				return after // look again next pass
-			}
-			continue
+		if err != nil && rec == nil {
+			d.cfg.Logger.Warn("dispatcher: job without a message not failed yet", "job_id", id, "err", err)
+			return after // look again next pass
 		}
-		d.cfg.Logger.Warn("dispatcher: job record without a message failed as not_stored", "job_id", id)
-		if err := d.store.PublishEvent(ctx, rec, nats.Header{}); err != nil {
-			d.cfg.Logger.Warn("dispatcher: not_stored job's event not published", "job_id", id, "err", err)
+		if rec != nil {
+			d.cfg.Logger.Warn("dispatcher: job record without a message failed as not_stored", "job_id", id, "err", err)
 		}
-		d.cfg.Observer.Completed(ctx, rec.GetClient(), rec.GetFlow(), jobs.StatusName(rec.GetStatus()), jobs.CodeNotStored)
 	}
 	return next
 }
@@ -132,23 +127,19 @@ func (d *Dispatcher) expire(ctx context.Context, m *jetstream.RawStreamMsg, job 
 		return
 	}
 	flow, ok := d.cat.Flow(job.GetFlow())
-	jerr := expiryError(rec, flow, ok, now)
+	jerr := jobs.ExpiryError(rec, !ok || flow.Status == catalog.FlowUnavailable, now)
 	if jerr == nil {
 		return
 	}
-	rec.Status, rec.Error = cpibv1.JobStatus_JOB_STATUS_FAILED, jerr
-	rec.UpdatedAt, rec.CompletedAt = timestamppb.New(now), timestamppb.New(now)
-	rec.DispatchSeq = m.Sequence // this message ended the run
-	if _, err := d.store.Put(ctx, rec, rev); err != nil {
-		return // pulled meanwhile, or JetStream trouble: the next sweep sees
-	}
-	if err := d.store.PublishEvent(ctx, rec, nats.Header{}); err != nil {
-		// The message stays; when it is pulled, its handler finds the run
-		// ended by it and publishes the event.
-		d.cfg.Logger.Warn("dispatcher: expired job's event not published yet", "job_id", job.GetId(), "err", err)
+	if _, err := d.store.Apply(ctx, rec, rev, jobs.Expire(m.Sequence, jerr), nats.Header{}); err != nil {
+		// Pulled meanwhile, or JetStream trouble: the next sweep sees. If
+		// only the event is pending, the message stays; when it is pulled,
+		// its handler finds the run ended by it and publishes the event.
+		if errors.Is(err, jobs.ErrEventPending) {
+			d.cfg.Logger.Warn("dispatcher: expired job's event not published yet", "job_id", job.GetId(), "err", err)
+		}
 		return
 	}
-	d.cfg.Observer.Completed(ctx, job.GetClient(), job.GetFlow(), jobs.StatusName(rec.GetStatus()), jerr.GetCode())
 	if err := d.res.Jobs.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		d.cfg.Logger.Debug("dispatcher: expired job's message not removed; dropped when pulled", "job_id", job.GetId(), "err", err)
 	}

@@ -13,12 +13,12 @@ import (
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // dispatch runs one pulled job on its own goroutine; the caller was
@@ -120,11 +120,8 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 // had never been pulled: the breaker refused the call at the last moment.
 // The record's attempt is undone, so waiting never consumes an attempt.
 func (d *Dispatcher) release(ctx context.Context, a *attempt) error {
-	a.rec.Status = cpibv1.JobStatus_JOB_STATUS_QUEUED
-	a.rec.Attempts--
-	a.rec.DispatchSeq = 0
-	a.rec.UpdatedAt = timestamppb.New(d.cfg.Now())
-	if _, err := d.store.Put(ctx, a.rec, a.rev); err != nil && !errors.Is(err, jobs.ErrConflict) {
+	if _, err := d.store.Apply(ctx, a.rec, a.rev, jobs.Release(), nil); err != nil &&
+		!errors.Is(err, jobs.ErrConflict) && !errors.Is(err, jobs.ErrInvalidTransition) {
 		return err
 	}
 	a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", a.flow.ID)))
@@ -152,36 +149,16 @@ func (d *Dispatcher) keepAlive(m jetstream.Msg) func() {
 // run takes a job from its record's state to the next one. It returns an
 // error only when JetStream itself failed, so the message is redelivered.
 func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
-	for {
-		rec, rev, err := d.store.Get(ctx, a.job.GetId())
-		if errors.Is(err, jobs.ErrNotFound) {
-			// The ingress's record write was lost: the message is the job.
-			rec = jobs.RecordFor(a.job)
-			if rev, err = d.store.Create(ctx, rec); errors.Is(err, jobs.ErrConflict) {
-				continue
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if a.job.GetRun() == rec.GetRun()+1 && jobs.Terminal(rec.GetStatus()) {
-			// A replayed run whose replay did not get to write the record:
-			// the message is the truth.
-			jobs.StartRun(rec, a.job, d.cfg.Now())
-			if rev, err = d.store.Put(ctx, rec, rev); errors.Is(err, jobs.ErrConflict) {
-				continue
-			} else if err != nil {
-				return err
-			}
-		}
-		a.rec, a.rev = rec, rev
-		break
+	rec, rev, err := d.store.Load(ctx, a.job)
+	if err != nil {
+		return err
 	}
-	if early(a) {
+	a.rec, a.rev = rec, rev
+	if jobs.Early(a.rec, a.job, a.seq, a.msg.Subject()) {
 		return a.msg.NakWithDelay(time.Second)
 	}
-	if !d.current(a) {
-		if endedBy(a) {
+	if !jobs.Owns(a.rec, a.job, a.seq) {
+		if jobs.EndedBy(a.rec, a.job, a.seq) {
 			if err := d.publishEvent(ctx, a); err != nil {
 				return err
 			}
@@ -191,12 +168,12 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 	}
 	now := d.cfg.Now()
 	flow, ok := d.cat.Flow(a.job.GetFlow())
-	if jerr := expiryError(a.rec, flow, ok, now); jerr != nil {
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil, jerr)
+	if jerr := jobs.ExpiryError(a.rec, !ok || flow.Status == catalog.FlowUnavailable, now); jerr != nil {
+		return d.finish(ctx, a, jobs.Expire(a.seq, jerr))
 	}
 	if !ok {
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
-			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow no longer exists"})
+		return d.finish(ctx, a, jobs.Fail(a.seq, nil,
+			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow no longer exists"}))
 	}
 	a.flow = flow
 	if flow.Status != catalog.FlowEnabled {
@@ -209,13 +186,8 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 		a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", flow.ID)))
 		return a.msg.Nak()
 	}
-	// Start the attempt: one compare-and-set makes this dispatcher its owner.
-	a.rec.Status = cpibv1.JobStatus_JOB_STATUS_RUNNING
-	a.rec.Attempts++
-	a.rec.DispatchSeq = a.seq
-	a.rec.UpdatedAt = timestamppb.New(now)
-	a.rec.NextAttemptAt = nil
-	rev, err := d.store.Put(ctx, a.rec, a.rev)
+	// Start the attempt: one compare-and-set makes this message its owner.
+	rev, err = d.store.Apply(ctx, a.rec, a.rev, jobs.StartAttempt(a.seq), nil)
 	if errors.Is(err, jobs.ErrConflict) {
 		return d.run(ctx, a) // canceled or taken meanwhile: decide again
 	}
@@ -227,46 +199,17 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 	return d.invoke(ctx, a)
 }
 
-// current reports whether this message should drive the job: it belongs to
-// the record's run, the run has not ended, and either the job waits for
-// exactly this attempt or this is a redelivery of the message that owns a
-// running attempt (its dispatcher died).
-func (d *Dispatcher) current(a *attempt) bool {
-	r := a.rec
-	if r.GetRun() != a.job.GetRun() || jobs.Terminal(r.GetStatus()) {
-		return false
-	}
-	if r.GetStatus() == cpibv1.JobStatus_JOB_STATUS_RUNNING {
-		return r.GetDispatchSeq() == a.seq
-	}
-	return r.GetAttempts() == a.job.GetAttempts()
-}
-
-// early reports a scheduled retry that fired before the dispatcher that
-// scheduled it moved the record from running to queued (a backoff shorter
-// than that KV write under load). It is the next attempt's message, not a
-// stale copy, so it waits for the record instead of being dropped: dropped,
-// the job would stay queued with no message left to run it. A copy left by
-// a dispatcher that died before that write stops waiting once the resumed
-// attempt moves the record on.
-func early(a *attempt) bool {
-	r := a.rec
-	return r.GetStatus() == cpibv1.JobStatus_JOB_STATUS_RUNNING && r.GetRun() == a.job.GetRun() &&
-		r.GetAttempts() == a.job.GetAttempts() && r.GetDispatchSeq() != a.seq &&
-		a.msg.Subject() == natsx.RetrySubject(a.job.GetClient(), a.job.GetFlow())
-}
-
 // invoke calls the iFlow and records the outcome.
 func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 	prov, ok := d.cat.Provider(a.flow.Provider)
 	if !ok {
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
-			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow's provider no longer exists"})
+		return d.finish(ctx, a, jobs.Fail(a.seq, nil,
+			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow's provider no longer exists"}))
 	}
 	client, err := d.invokers.get(prov)
 	if err != nil {
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, nil,
-			&cpibv1.JobError{Code: jobs.CodeCPIError, Message: "provider misconfigured: " + err.Error()})
+		return d.finish(ctx, a, jobs.Fail(a.seq, nil,
+			&cpibv1.JobError{Code: jobs.CodeCPIError, Message: "provider misconfigured: " + err.Error()}))
 	}
 	done, err := d.breakers.allow(a.flow.ID, a.flow.Policy.Breaker, a.probe)
 	a.probe = false // allow took over the reservation
@@ -313,7 +256,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		if err != nil {
 			return err
 		}
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_SUCCEEDED, res, nil)
+		return d.finish(ctx, a, jobs.Succeed(a.seq, res))
 	case out == businessError:
 		if resp.StatusCode == 404 && d.cfg.Rediscoverer != nil {
 			// DESIGN 5: the iFlow may be undeployed; let discovery mark it
@@ -326,10 +269,10 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		if err != nil {
 			return err
 		}
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, res, &cpibv1.JobError{
+		return d.finish(ctx, a, jobs.Fail(a.seq, res, &cpibv1.JobError{
 			Code: jobs.CodeCPIError, StatusCode: int32(resp.StatusCode),
 			Message: fmt.Sprintf("CPI answered %d", resp.StatusCode),
-		})
+		}))
 	}
 	if out == providerAuth {
 		return d.waitProviderAuth(ctx, a, resp)
@@ -354,7 +297,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		if err := d.deadLetter(ctx, a, jerr); err != nil {
 			return err
 		}
-		return d.finish(ctx, a, cpibv1.JobStatus_JOB_STATUS_FAILED, res, jerr)
+		return d.finish(ctx, a, jobs.Fail(a.seq, res, jerr))
 	}
 	if resp != nil && resp.BodyRef != "" {
 		d.store.DropResult(ctx, resp.BodyRef) // this answer is not kept
@@ -387,32 +330,27 @@ func (d *Dispatcher) result(ctx context.Context, a *attempt, resp *cpiclient.Res
 	return res, nil
 }
 
-// finish writes the run's terminal state (compare-and-set: exactly one
-// terminal state per run) and acknowledges the message.
-func (d *Dispatcher) finish(ctx context.Context, a *attempt, st cpibv1.JobStatus, res *cpibv1.Result, jerr *cpibv1.JobError) error {
-	now := timestamppb.New(d.cfg.Now())
-	a.rec.Status = st
-	a.rec.Result = res
-	a.rec.Error = jerr
-	a.rec.UpdatedAt, a.rec.CompletedAt, a.rec.NextAttemptAt = now, now, nil
-	a.rec.DispatchSeq = a.seq // this message ended the run: its redelivery re-publishes the event
-	_, err := d.store.Put(ctx, a.rec, a.rev)
-	if errors.Is(err, jobs.ErrConflict) {
+// finish applies the transition that ends the run (compare-and-set:
+// exactly one terminal state per run; jobs publishes the event and counts
+// the completion) and acknowledges the message.
+func (d *Dispatcher) finish(ctx context.Context, a *attempt, t jobs.Transition) error {
+	h := nats.Header{}
+	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
+	_, err := d.store.Apply(ctx, a.rec, a.rev, t, h)
+	if errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrInvalidTransition) {
 		// Another delivery ended this run first; ours is a duplicate.
 		a.span.AddEvent("run already ended elsewhere")
 		return a.msg.Ack()
 	}
 	if err != nil {
-		return err
+		return err // the event is pending: the redelivery publishes it (EndedBy)
 	}
-	if err := d.publishEvent(ctx, a); err != nil {
-		return err
-	}
+	a.span.AddEvent("event published")
+	st := a.rec.GetStatus()
 	if st == cpibv1.JobStatus_JOB_STATUS_FAILED {
-		a.span.SetStatus(codes.Error, jerr.GetCode())
+		a.span.SetStatus(codes.Error, a.rec.GetError().GetCode())
 	}
-	d.cfg.Observer.Completed(ctx, a.job.GetClient(), a.job.GetFlow(), jobs.StatusName(st), jerr.GetCode())
-	d.logFinished(ctx, a, st, jerr)
+	d.logFinished(ctx, a, st, a.rec.GetError())
 	a.span.SetAttributes(attribute.String("job.status", jobs.StatusName(st)))
 	return a.msg.Ack()
 }

@@ -45,12 +45,6 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// MaxHeaderBytes bounds request headers. Default 64 KiB.
 	MaxHeaderBytes int
-	// BacklogRefresh is how often each client's queued-job count (for
-	// max_backlog) is recounted from the JOBS stream. Default 1s.
-	BacklogRefresh time.Duration
-	// QueueCacheTTL is how long a (client, flow) queue consumer is assumed
-	// to exist before the ingress ensures it again. Default 1m.
-	QueueCacheTTL time.Duration
 	// Listener, when set, is used instead of listening on Listen (the
 	// broker opens it early when Listen has port 0, to know the real
 	// address for PublicURL).
@@ -119,12 +113,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
-	}
-	if c.BacklogRefresh == 0 {
-		c.BacklogRefresh = time.Second
-	}
-	if c.QueueCacheTTL == 0 {
-		c.QueueCacheTTL = time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -1,8 +1,6 @@
 package ingress
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -22,63 +20,6 @@ func (s *Server) countAccepted() gin.HandlerFunc {
 		}
 		s.deps.Metrics.Accepted(c.Request.Context(), callerOf(c).client.ID, c.Param("flow"))
 	}
-}
-
-// countCanceled counts a job canceled by its partner (DELETE answered
-// 200) as a run completed with status canceled.
-func (s *Server) countCanceled() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		w := &flowSniffer{ResponseWriter: c.Writer}
-		c.Writer = w
-		c.Next()
-		if c.Writer.Status() != http.StatusOK {
-			return
-		}
-		if flow := flowOf(w.head); flow != "" {
-			s.deps.Metrics.Completed(c.Request.Context(), callerOf(c).client.ID, flow, "canceled", "canceled")
-		}
-	}
-}
-
-// flowSniffer keeps the first KiB of a response (the job resource names
-// its flow near the start).
-type flowSniffer struct {
-	gin.ResponseWriter
-	head []byte
-}
-
-func (f *flowSniffer) Write(b []byte) (int, error) {
-	if room := 1024 - len(f.head); room > 0 {
-		f.head = append(f.head, b[:min(room, len(b))]...)
-	}
-	return f.ResponseWriter.Write(b)
-}
-
-// flowOf reads the top-level "flow" of a JSON object, which may be
-// truncated after it.
-func flowOf(b []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
-	}
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		if k == "flow" {
-			var f string
-			if dec.Decode(&f) != nil {
-				return ""
-			}
-			return f
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return ""
-		}
-	}
-	return ""
 }
 
 // accessLog logs every request: at info with Config.AccessLog, else at

@@ -5,83 +5,42 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/dispatchstate"
+	"github.com/cpibroker/cpibroker/internal/metrics"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/gin-gonic/gin"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // policyState is what the ingress knows of dispatch policies without a KV
 // read per request: breaker records and waiting markers (followed by a
-// watch), and each client's queued jobs, counted from the JOBS stream's
-// per-subject totals every BacklogRefresh and bumped locally in between.
+// watch), and each client's queued jobs from the broker's one backlog
+// sampler (the count /metrics reports too).
 type policyState struct {
 	cache   *dispatchstate.Cache
-	jobs    jetstream.Stream
-	refresh time.Duration
-
-	mu      sync.Mutex
-	backlog map[string]int
+	backlog *metrics.BacklogSampler
 }
 
-func newPolicyState(res *natsx.Resources, cfg Config) *policyState {
-	return &policyState{
-		cache: dispatchstate.NewCache(res.Breakers, res.Quota, cfg.Logger),
-		jobs:  res.Jobs, refresh: cfg.BacklogRefresh, backlog: map[string]int{},
+func newPolicyState(res *natsx.Resources, backlog *metrics.BacklogSampler, cfg Config) *policyState {
+	if backlog == nil {
+		backlog = metrics.NewBacklogSampler(res.JS, 0)
 	}
+	return &policyState{cache: dispatchstate.NewCache(res.Breakers, res.Quota, cfg.Logger), backlog: backlog}
 }
 
 // run follows the state until ctx ends.
 func (p *policyState) run(ctx context.Context) {
 	go func() { _ = p.cache.Run(ctx) }()
-	t := time.NewTicker(p.refresh)
-	defer t.Stop()
-	for {
-		p.count(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	p.backlog.Run(ctx)
 }
 
-// count recomputes every client's backlog: messages on its queue and retry
-// subjects (jobs not finished yet).
-func (p *policyState) count(ctx context.Context) {
-	info, err := p.jobs.Info(ctx, jetstream.WithSubjectFilter("cpib.jobs.*.*.*"))
-	if err != nil {
-		return
-	}
-	out := map[string]int{}
-	for subj, n := range info.State.Subjects {
-		parts := strings.Split(subj, ".")
-		if len(parts) == 5 && (parts[2] == natsx.KindQueue || parts[2] == natsx.KindRetry) {
-			out[parts[3]] += int(n)
-		}
-	}
-	p.mu.Lock()
-	p.backlog = out
-	p.mu.Unlock()
-}
+// queued is a client's backlog.
+func (p *policyState) queued(client string) int { return p.backlog.Queued(client) }
 
-// queued is a client's cached backlog.
-func (p *policyState) queued(client string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.backlog[client]
-}
-
-// accepted counts a job accepted since the last refresh.
-func (p *policyState) accepted(client string) {
-	p.mu.Lock()
-	p.backlog[client]++
-	p.mu.Unlock()
-}
+// accepted counts a job accepted since the last sample.
+func (p *policyState) accepted(client string) { p.backlog.Accepted(client) }
 
 // backlogRetry is the Retry-After of a backlog_full answer.
 const backlogRetry = 5

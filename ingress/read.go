@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -146,17 +147,16 @@ func (s *Server) cancelJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	rec, err := s.deps.Jobs.Cancel(c, callerOf(c).client.ID, id)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	// The job.canceled event; if it cannot be published now, the
-	// dispatcher publishes it when it drops the job's message.
+	// The job.canceled event goes with it; if it cannot be published now,
+	// the dispatcher publishes it when it drops the job's message.
 	h := nats.Header{}
 	s.cfg.Propagator.Inject(c.Request.Context(), natsx.HeaderCarrier(h))
-	if err := s.deps.Jobs.AnnounceCancel(c, rec, h); err != nil {
+	rec, err := s.deps.Jobs.Cancel(c, callerOf(c).client.ID, id, h)
+	if errors.Is(err, jobs.ErrEventPending) {
 		s.log.Warn("ingress: canceled event not published yet", "job_id", id, "err", err)
+	} else if err != nil {
+		writeProblem(c, err)
+		return
 	}
 	writeJSON(c.Writer, http.StatusOK, s.resource(rec))
 }

@@ -54,6 +54,9 @@ type Deps struct {
 	Health *health.Checker
 	// Metrics counts accepted jobs; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Backlog is the broker's one count of queued jobs (max_backlog and
+	// /metrics); nil samples on its own.
+	Backlog *metrics.BacklogSampler
 	// MetricsHandler serves GET /metrics (on the admin listener when there
 	// is one); nil serves no /metrics.
 	MetricsHandler http.Handler
@@ -76,7 +79,6 @@ type Server struct {
 	deps   Deps
 	engine *gin.Engine
 	admin  *gin.Engine // the --admin-listen engine; nil without one
-	queues *queueCache
 	policy *policyState
 	log    *slog.Logger
 
@@ -115,8 +117,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, ready: make(chan struct{})}
 	s.drainCtx, s.drainStart = context.WithCancel(context.Background())
-	s.queues = newQueueCache(deps.Resources, cfg.QueueCacheTTL, cfg.Now)
-	s.policy = newPolicyState(deps.Resources, cfg)
+	s.policy = newPolicyState(deps.Resources, deps.Backlog, cfg)
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func (s *Server) routes() error {
 	v1.POST("/flows/:flow/jobs", s.countAccepted(), s.submit)
 	v1.GET("/jobs", s.listOwnJobs)
 	v1.GET("/jobs/:id", s.getJob)
-	v1.DELETE("/jobs/:id", s.countCanceled(), s.cancelJob)
+	v1.DELETE("/jobs/:id", s.cancelJob)
 	v1.GET("/jobs/:id/result", s.getResult)
 	v1.GET("/jobs/:id/deliveries", s.getDeliveries)
 	v1.GET("/jobs/:id/attempts", s.getAttempts)

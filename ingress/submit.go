@@ -53,10 +53,6 @@ func (s *Server) submit(c *gin.Context) {
 	}
 	span := trace.SpanFromContext(c.Request.Context())
 	span.SetAttributes(attribute.String("flow.id", flow.ID))
-	if err := s.queues.ensure(c, cl.client.ID, flow.ID); err != nil {
-		writeProblem(c, err)
-		return
-	}
 	ctx, pub := s.tracer().Start(c.Request.Context(), "publish "+natsx.QueueSubject(cl.client.ID, flow.ID),
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("client.id", cl.client.ID), attribute.String("flow.id", flow.ID)))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
@@ -125,27 +124,3 @@ func (s *Store) PublishEvent(ctx context.Context, rec *cpibv1.JobRecord, trace n
 	}
 	return nil
 }
-
-// AnnounceCancel publishes the canceled event of rec (just written by
-// Cancel) and marks the record, so the dispatcher that later drops the
-// job's message does not publish it again. If the process dies in
-// between, that dispatcher publishes it (de-duplicated by Nats-Msg-Id).
-func (s *Store) AnnounceCancel(ctx context.Context, rec *cpibv1.JobRecord, trace nats.Header) error {
-	if err := s.PublishEvent(ctx, rec, trace); err != nil {
-		return err
-	}
-	_, _, err := s.Mutate(ctx, rec.GetId(), func(r *cpibv1.JobRecord) error {
-		if r.GetRun() != rec.GetRun() || r.GetStatus() != cpibv1.JobStatus_JOB_STATUS_CANCELED || r.GetEventPublished() {
-			return errNothingToDo
-		}
-		r.EventPublished = true
-		return nil
-	})
-	if err != nil && err != errNothingToDo {
-		return err
-	}
-	return nil
-}
-
-// errNothingToDo aborts a Mutate that finds nothing to change.
-var errNothingToDo = errors.New("nothing to do")

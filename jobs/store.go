@@ -32,6 +32,11 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Observer receives the completed runs. Default none.
+	Observer Observer
+	// QueueCacheTTL is how long a (client, flow) queue consumer is assumed
+	// to exist before Submit ensures it again. Default 1m.
+	QueueCacheTTL time.Duration
 	// Fault, when set, is asked before every job message publish whether
 	// to inject a failure (Fault). It is the fault-injection point of
 	// tests; nil in production.
@@ -53,6 +58,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
+	}
+	if c.QueueCacheTTL == 0 {
+		c.QueueCacheTTL = time.Minute
 	}
 }
 
@@ -86,8 +97,9 @@ var errLost = fmt.Errorf("injected fault: %w", context.DeadlineExceeded)
 
 // Store reads and writes jobs in JetStream.
 type Store struct {
-	res *natsx.Resources
-	cfg Config
+	res    *natsx.Resources
+	cfg    Config
+	queues *queueCache
 }
 
 // NewStore returns a Store over the broker's JetStream resources.
@@ -96,7 +108,7 @@ func NewStore(res *natsx.Resources, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{res: res, cfg: cfg}, nil
+	return &Store{res: res, cfg: cfg, queues: newQueueCache(res, cfg.QueueCacheTTL, cfg.Now)}, nil
 }
 
 // Config returns the effective configuration.
@@ -133,9 +145,10 @@ func (s *Store) GetOwned(ctx context.Context, client, id string) (*cpibv1.JobRec
 	return rec, rev, nil
 }
 
-// Put writes rec if the stored revision is still rev (compare-and-set) and
+// put writes rec if the stored revision is still rev (compare-and-set) and
 // returns the new revision. ErrConflict when someone else wrote first.
-func (s *Store) Put(ctx context.Context, rec *cpibv1.JobRecord, rev uint64) (uint64, error) {
+// Only the lifecycle (Apply) writes records.
+func (s *Store) put(ctx context.Context, rec *cpibv1.JobRecord, rev uint64) (uint64, error) {
 	b, err := proto.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("jobs: encode record: %w", err)
@@ -150,8 +163,8 @@ func (s *Store) Put(ctx context.Context, rec *cpibv1.JobRecord, rev uint64) (uin
 	return n, nil
 }
 
-// Create writes a record that must not exist yet. ErrConflict if it does.
-func (s *Store) Create(ctx context.Context, rec *cpibv1.JobRecord) (uint64, error) {
+// create writes a record that must not exist yet. ErrConflict if it does.
+func (s *Store) create(ctx context.Context, rec *cpibv1.JobRecord) (uint64, error) {
 	b, err := proto.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("jobs: encode record: %w", err)
@@ -166,10 +179,11 @@ func (s *Store) Create(ctx context.Context, rec *cpibv1.JobRecord) (uint64, erro
 	return n, nil
 }
 
-// Mutate reads a record, applies fn and writes it back with
+// mutate reads a record, applies fn and writes it back with
 // compare-and-set, retrying on conflicts. fn returns an error to abort
-// without writing; that error is returned as is.
-func (s *Store) Mutate(ctx context.Context, id string, fn func(*cpibv1.JobRecord) error) (*cpibv1.JobRecord, uint64, error) {
+// without writing; that error is returned as is. Tests use it to put a
+// record in a given state.
+func (s *Store) mutate(ctx context.Context, id string, fn func(*cpibv1.JobRecord) error) (*cpibv1.JobRecord, uint64, error) {
 	for i := 0; ; i++ {
 		rec, rev, err := s.Get(ctx, id)
 		if err != nil {
@@ -178,7 +192,7 @@ func (s *Store) Mutate(ctx context.Context, id string, fn func(*cpibv1.JobRecord
 		if err := fn(rec); err != nil {
 			return rec, rev, err
 		}
-		n, err := s.Put(ctx, rec, rev)
+		n, err := s.put(ctx, rec, rev)
 		if errors.Is(err, ErrConflict) && i < 16 {
 			continue
 		}

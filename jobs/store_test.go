@@ -174,7 +174,7 @@ func TestCancel(t *testing.T) {
 			e.clock.Advance(time.Minute)
 			_, before, _ := e.store.Get(ctx, id)
 
-			rec, err := e.store.Cancel(ctx, tc.client, id)
+			rec, err := e.store.Cancel(ctx, tc.client, id, nil)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Cancel: %v, want %v", err, tc.wantErr)
 			}
@@ -201,7 +201,7 @@ func TestCancel(t *testing.T) {
 	}
 	t.Run("unknown job", func(t *testing.T) {
 		e := newEnv(t, jobs.Config{})
-		if _, err := e.store.Cancel(ctxT(t), "acme", "01JNOTTHERE000000000000000"); !errors.Is(err, jobs.ErrNotFound) {
+		if _, err := e.store.Cancel(ctxT(t), "acme", "01JNOTTHERE000000000000000", nil); !errors.Is(err, jobs.ErrNotFound) {
 			t.Fatalf("Cancel: %v", err)
 		}
 	})

@@ -82,11 +82,15 @@ func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 	if ttl <= 0 {
 		ttl = s.cfg.DefaultTTL
 	}
+	if err := s.queues.ensure(ctx, sub.Client, sub.Flow); err != nil {
+		s.dropObject(ctx, body.object)
+		return Accepted{}, fmt.Errorf("%w: queue consumer: %w", ErrUnavailable, err)
+	}
 	job, err := s.message(ctx, sub, id, now, now.Add(ttl), body)
 	if err != nil {
 		return Accepted{}, err
 	}
-	rec := RecordFor(job)
+	rec := Accept(job)
 	if err := s.publish(ctx, job, rec, sub.Trace); err != nil {
 		return Accepted{}, err
 	}
@@ -162,16 +166,6 @@ func (s *Store) proveQueued(ctx context.Context, sub Submission, rec *cpibv1.Job
 		s.dropObject(ctx, body.object) // the stored message names its own object
 	}
 	return nil
-}
-
-// RecordFor returns the queued record of a new job message.
-func RecordFor(job *cpibv1.Job) *cpibv1.JobRecord {
-	return &cpibv1.JobRecord{
-		Id: job.GetId(), Client: job.GetClient(), Flow: job.GetFlow(),
-		Status: cpibv1.JobStatus_JOB_STATUS_QUEUED, Run: job.GetRun(),
-		CreatedAt: job.GetCreatedAt(), UpdatedAt: job.GetCreatedAt(), ExpiresAt: job.GetExpiresAt(),
-		CallbackUrl: job.GetCallbackUrl(), PayloadObject: job.GetPayloadObject(), PayloadSize: job.GetPayloadSize(),
-	}
 }
 
 // PayloadObject names the object holding a job's request body.
@@ -254,7 +248,7 @@ func (s *Store) publish(ctx context.Context, job *cpibv1.Job, rec *cpibv1.JobRec
 	case recErr != nil:
 		// Queued but unrecorded: retry the record once; the dispatcher also
 		// recreates a missing record from the message, so the job is safe.
-		if _, err := s.Create(ctx, rec); err != nil && !errors.Is(err, ErrConflict) {
+		if _, err := s.create(ctx, rec); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("%w: record job %s (queued as seq %d): %w", ErrUnavailable, job.GetId(), msgPub.Sequence, err)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // CodeNotStored is the error code of a job whose record was written but
@@ -58,29 +57,16 @@ func (s *Store) AwaitingFirstMessage(ctx context.Context, after uint64, before t
 }
 
 // FailNotStored ends the run of a job whose message does not exist:
-// failed with CodeNotStored, by compare-and-set, only if the record still
-// awaits its first message. It returns the terminal record, or nil when
-// the job has moved on meanwhile.
+// failed with CodeNotStored (the NotStored transition, with its event), only
+// if the record still awaits its first message. It returns the terminal
+// record, or nil when the job has moved on meanwhile.
 func (s *Store) FailNotStored(ctx context.Context, id string) (*cpibv1.JobRecord, error) {
-	rec, rev, err := s.Get(ctx, id)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	if !awaitsFirstMessage(rec) {
+	rec, _, err := s.ApplyLatest(ctx, id, NotStored(), nil, nil)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidTransition):
 		return nil, nil
-	}
-	now := timestamppb.New(s.cfg.Now())
-	rec.Status = cpibv1.JobStatus_JOB_STATUS_FAILED
-	rec.UpdatedAt, rec.CompletedAt, rec.NextAttemptAt = now, now, nil
-	rec.Error = &cpibv1.JobError{Code: CodeNotStored, Message: "the job's message was never stored (its submit answered 503); submit it again"}
-	if _, err := s.Put(ctx, rec, rev); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return nil, nil
-		}
+	case err != nil && !errors.Is(err, ErrEventPending):
 		return nil, err
 	}
-	return rec, nil
+	return rec, err
 }

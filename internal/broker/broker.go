@@ -107,11 +107,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := b.newDiscovery(); err != nil {
 		return nil, err
 	}
-	if b.Jobs, err = jobs.NewStore(b.Resources, cfg.Jobs); err != nil {
-		return nil, err
-	}
 	b.Audit = audit.New(b.Resources.JS, cfg.Logger, nil)
 	if err := b.setupOps(); err != nil {
+		return nil, err
+	}
+	jc := cfg.Jobs
+	if jc.Observer == nil {
+		jc.Observer = b.Metrics
+	}
+	if b.Jobs, err = jobs.NewStore(b.Resources, jc); err != nil {
 		return nil, err
 	}
 	if b.Guard, err = ssrf.New(cfg.Callbacks); err != nil {
@@ -329,7 +333,7 @@ func (b *Broker) newIngress(ctx context.Context) error {
 		Jobs: b.Jobs, Catalog: b.Catalog, Resources: b.Resources,
 		Issuer: issuer, Verifier: verifier, JWKS: ring.JWKS, Limiter: limiter,
 		Audit: b.Audit, Keys: ring, IdPs: idps, Guard: b.Guard, Discovery: b.Discovery,
-		Health: b.Health, Metrics: b.Metrics, MetricsHandler: b.MetricsHandler,
+		Health: b.Health, Metrics: b.Metrics, Backlog: b.Backlog, MetricsHandler: b.MetricsHandler,
 		EndpointBreakers: b.endpointBreakers(),
 		Console:          mountConsole, Portal: mountPortal,
 	})

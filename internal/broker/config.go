@@ -84,8 +84,8 @@ type Config struct {
 	Console console.Config
 	Portal  portal.Config
 	NoWeb   bool
-	// BacklogTTL is how long the backlog gauges' consumer listing is
-	// cached. Default 10s.
+	// BacklogTTL is how often the one backlog count (max_backlog checks
+	// and the backlog gauges) lists the JOBS consumers. Default 1s.
 	BacklogTTL time.Duration
 	// Discovery tunes provider discovery (Tick, MinRediscover, backoff);
 	// the broker fills in the catalog, buckets, leases and logger.

@@ -53,7 +53,7 @@ func Replay(ctx context.Context, res *natsx.Resources, store *jobs.Store, seqs [
 			out.Skipped = append(out.Skipped, Skipped{ID: id, Reason: "undecodable job message"})
 			continue
 		case e.Kind == KindJob:
-			reason, err := replayJob(ctx, res, store, e.job)
+			reason, err := store.ReplayRun(ctx, e.job)
 			if err != nil {
 				return out, err
 			}
@@ -73,50 +73,6 @@ func Replay(ctx context.Context, res *natsx.Resources, store *jobs.Store, seqs [
 	}
 	return out, nil
 }
-
-// replayJob starts the next run of a failed job. The message is published
-// before the record moves, so a crash in between leaves a message that the
-// dispatcher adopts (it writes the new run's record itself). It returns why
-// the job was not replayed, or "".
-func replayJob(ctx context.Context, res *natsx.Resources, store *jobs.Store, job *cpibv1.Job) (string, error) {
-	rec, _, err := store.Get(ctx, job.GetId())
-	switch {
-	case errors.Is(err, jobs.ErrNotFound):
-		return "the job's record is gone (retention passed)", nil
-	case err != nil:
-		return "", fmt.Errorf("dlq: read job %s: %w", job.GetId(), err)
-	case rec.GetRun() != job.GetRun():
-		return "the job was replayed already (run " + strconv.Itoa(int(rec.GetRun())) + ")", nil
-	case rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_FAILED:
-		return "the job's run did not fail", nil
-	}
-	now := store.Now()
-	next := jobs.NextRun(job, rec.GetRun(), now)
-	b, err := proto.Marshal(next)
-	if err != nil {
-		return "", fmt.Errorf("dlq: encode job: %w", err)
-	}
-	if _, err := natsx.EnsureConsumer(ctx, res.JS, natsx.KindQueue, job.GetClient(), job.GetFlow(), res.Layout.AckWait); err != nil {
-		return "", err
-	}
-	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow()), Data: b}
-	if _, err := res.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("%s.%d", job.GetId(), next.GetRun()))); err != nil {
-		return "", fmt.Errorf("dlq: requeue job %s: %w", job.GetId(), err)
-	}
-	_, _, err = store.Mutate(ctx, job.GetId(), func(r *cpibv1.JobRecord) error {
-		if r.GetRun() != job.GetRun() || !jobs.Terminal(r.GetStatus()) {
-			return errAdopted // the dispatcher took the new run over already
-		}
-		jobs.StartRun(r, next, now)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errAdopted) {
-		return "", fmt.Errorf("dlq: record new run of %s: %w", job.GetId(), err)
-	}
-	return "", nil
-}
-
-var errAdopted = errors.New("run adopted")
 
 // replayDelivery publishes the delivery again as a fresh task. The DLQ
 // sequence in Nats-Msg-Id makes a repeated replay of one entry harmless.

@@ -21,44 +21,94 @@ type Backlog struct {
 	Pending, InFlight uint64
 }
 
-// BacklogSampler serves the backlog gauges from one paged consumer listing
-// of the JOBS stream, cached for TTL: a scrape costs at most one listing
-// (one JetStream request per 256 consumers) per TTL, whatever the number of
-// scrapes or consumers.
+// BacklogSampler is the one count of the jobs waiting in JetStream: it
+// serves the backlog gauges of /metrics and the ingress's max_backlog check
+// (429 backlog_full) from one paged consumer listing of the JOBS stream,
+// so the two never disagree. A listing costs one JetStream request per 256
+// consumers and is made at most once per TTL, whatever the number of
+// scrapes, submits or consumers; Run refreshes it in the background so no
+// request waits for one.
 type BacklogSampler struct {
 	js  jetstream.JetStream
 	ttl time.Duration
 	now func() time.Time
 
-	mu   sync.Mutex
-	at   time.Time
-	last []Backlog
+	refreshMu sync.Mutex // one listing at a time
+
+	mu       sync.Mutex
+	at       time.Time
+	last     []Backlog
+	byClient map[string]int // pending + in flight, new and retry jobs
+	since    map[string]int // accepted since the last listing
 }
 
 // NewBacklogSampler samples the consumers of js's JOBS stream at most
-// once per ttl (default 10s).
+// once per ttl (default 1s).
 func NewBacklogSampler(js jetstream.JetStream, ttl time.Duration) *BacklogSampler {
 	if ttl <= 0 {
-		ttl = 10 * time.Second
+		ttl = time.Second
 	}
-	return &BacklogSampler{js: js, ttl: ttl, now: time.Now}
+	return &BacklogSampler{js: js, ttl: ttl, now: time.Now, byClient: map[string]int{}, since: map[string]int{}}
 }
 
-// Sample returns the cached backlog, listing the consumers again when the
-// cache is older than the TTL. A failed listing keeps the previous values.
+// Run refreshes the sample every TTL until ctx ends.
+func (b *BacklogSampler) Run(ctx context.Context) {
+	t := time.NewTicker(b.ttl)
+	defer t.Stop()
+	for {
+		b.refresh(ctx, true)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sample returns the backlog, listing the consumers again when the last
+// listing is older than the TTL or jobs were accepted here since. A failed listing keeps the previous
+// values.
 func (b *BacklogSampler) Sample(ctx context.Context) []Backlog {
+	b.refresh(ctx, false)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.at.IsZero() && b.now().Sub(b.at) < b.ttl {
-		return b.last
+	return b.last
+}
+
+// Queued is a client's jobs in JetStream (new and retry, waiting or in
+// flight) as of the last listing, plus those accepted since. It never
+// waits for a listing.
+func (b *BacklogSampler) Queued(client string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byClient[client] + b.since[client]
+}
+
+// Accepted counts a job of client accepted since the last listing.
+func (b *BacklogSampler) Accepted(client string) {
+	b.mu.Lock()
+	b.since[client]++
+	b.mu.Unlock()
+}
+
+func (b *BacklogSampler) refresh(ctx context.Context, force bool) {
+	b.refreshMu.Lock()
+	defer b.refreshMu.Unlock()
+	b.mu.Lock()
+	// Jobs accepted here since the listing make it stale for a scrape.
+	fresh := !b.at.IsZero() && b.now().Sub(b.at) < b.ttl && len(b.since) == 0
+	b.mu.Unlock()
+	if fresh && !force {
+		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	st, err := b.js.Stream(ctx, natsx.StreamJobs)
 	if err != nil {
-		return b.last
+		return
 	}
 	var out []Backlog
+	byClient := map[string]int{}
 	lister := st.ListConsumers(ctx)
 	for info := range lister.Info() {
 		kind, client, flow, ok := natsx.ParseConsumerName(info.Name)
@@ -70,12 +120,14 @@ func (b *BacklogSampler) Sample(ctx context.Context) []Backlog {
 			k = "retry"
 		}
 		out = append(out, Backlog{Client: client, Flow: flow, Kind: k, Pending: info.NumPending, InFlight: uint64(info.NumAckPending)})
+		byClient[client] += int(info.NumPending) + info.NumAckPending
 	}
 	if lister.Err() != nil {
-		return b.last
+		return
 	}
-	b.at, b.last = b.now(), out
-	return out
+	b.mu.Lock()
+	b.at, b.last, b.byClient, b.since = b.now(), out, byClient, map[string]int{}
+	b.mu.Unlock()
 }
 
 // ObserveBacklog registers the backlog gauges on mp, read from s at each
@@ -84,7 +136,7 @@ func (b *BacklogSampler) Sample(ctx context.Context) []Backlog {
 func ObserveBacklog(mp metric.MeterProvider, s *BacklogSampler) error {
 	m := mp.Meter(scope)
 	pending, err := m.Int64ObservableGauge("cpibroker.backlog", metric.WithUnit("{job}"),
-		metric.WithDescription("Jobs waiting in JetStream per client, flow and kind (queued, retry); cached, refreshed at most every 10 s. Cluster-wide: every process reports the same value."))
+		metric.WithDescription("Jobs waiting in JetStream per client, flow and kind (queued, retry); cached, refreshed every second; the same count as the max_backlog check. Cluster-wide: every process reports the same value."))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,48 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+// Retry schedules the next attempt of job's running attempt (rec at rev)
+// at at, and applies ScheduleRetry. The caller then acks its message.
+//
+// Order matters for crash safety: (1) the schedule is published, (2) the
+// record moves to queued, (3) the message is acked. A crash after (1)
+// leaves the record running and owned by the message, whose redelivery
+// resumes the job (the scheduled copy is then stale and dropped). A crash
+// after (2) leaves the scheduled copy as the only current message.
+//
+// The schedule lives in JetStream (ADR-51 message schedules, whole-second
+// precision), so a waiting retry holds no ack slot and no memory, and fires
+// onto the retry subject whose consumer is pulled ahead of the backlog.
+func (s *Store) Retry(ctx context.Context, rec *cpibv1.JobRecord, rev uint64, job *cpibv1.Job, at time.Time, trace nats.Header) error {
+	next := proto.CloneOf(job)
+	next.Attempts = rec.GetAttempts()
+	b, err := proto.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("jobs: encode retry: %w", err)
+	}
+	msg := &nats.Msg{Subject: natsx.ScheduleSubject(job.GetId()), Data: b, Header: nats.Header{}}
+	for k, v := range trace {
+		msg.Header[k] = v
+	}
+	if _, err := s.res.JS.PublishMsg(ctx, msg,
+		jetstream.WithScheduleAt(at),
+		jetstream.WithScheduleTarget(natsx.RetrySubject(job.GetClient(), job.GetFlow()))); err != nil {
+		return fmt.Errorf("%w: schedule retry: %w", ErrUnavailable, err)
+	}
+	if _, err := natsx.EnsureConsumer(ctx, s.res.JS, natsx.KindRetry, job.GetClient(), job.GetFlow(), s.res.Layout.AckWait); err != nil {
+		return err
+	}
+	_, err = s.Apply(ctx, rec, rev, ScheduleRetry(at), nil)
+	return err
+}
