@@ -15,7 +15,7 @@ import (
 // logged: the record keeps them, so the happy path writes nothing more.
 // Best effort: a failed append is logged and the job goes on.
 func (d *Dispatcher) logFailedCall(ctx context.Context, a *attempt, out outcome, resp *cpiclient.Response, started time.Time) {
-	la := a.rec.GetLastAttempt()
+	la := a.last
 	if out == succeeded || la == nil {
 		return
 	}

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"github.com/cpibroker/cpibroker/jobs"
 	"net/http"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -29,13 +30,12 @@ type TokenFailureObserver interface {
 // ProviderAuthRetry, when a corrected secret (PATCH) is picked up by
 // itself.
 func (d *Dispatcher) waitProviderAuth(ctx context.Context, a *attempt, resp *cpiclient.Response) error {
-	a.rec.Attempts--
 	if resp != nil && resp.BodyRef != "" {
 		d.store.DropResult(ctx, resp.BodyRef)
 	}
 	a.span.AddEvent("provider_auth", trace.WithAttributes(attribute.String("provider", a.flow.Provider),
-		attribute.String("reason", a.rec.GetLastAttempt().GetMessage())))
-	return d.retry(ctx, a, d.cfg.ProviderAuthRetry)
+		attribute.String("reason", a.last.GetMessage())))
+	return d.reschedule(ctx, a, d.cfg.ProviderAuthRetry, jobs.WaitCredentials)
 }
 
 // noteCredentials records what an attempt says about the provider's

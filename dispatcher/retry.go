@@ -16,10 +16,16 @@ import (
 // jobs publishes the schedule and moves the record to queued (see
 // Store.Retry for the crash-safe order), then the message is acked.
 func (d *Dispatcher) retry(ctx context.Context, a *attempt, delay time.Duration) error {
+	return d.reschedule(ctx, a, delay, jobs.ScheduleRetry)
+}
+
+// reschedule publishes the next try after delay with the transition next
+// builds for its time (ScheduleRetry, WaitCredentials) and acks.
+func (d *Dispatcher) reschedule(ctx context.Context, a *attempt, delay time.Duration, next func(time.Time) jobs.Transition) error {
 	at := d.cfg.Now().Add(delay).Truncate(time.Second).Add(time.Second)
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
-	if err := d.store.Retry(ctx, a.rec, a.rev, a.job, at, h); err != nil {
+	if err := d.store.Retry(ctx, a.rec, a.rev, a.job, next(at).Noting(a.last), at, h); err != nil {
 		if errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrInvalidTransition) {
 			return a.msg.Ack()
 		}

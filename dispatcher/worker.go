@@ -54,6 +54,9 @@ type attempt struct {
 	rev  uint64
 	flow catalog.Flow
 	span trace.Span
+	// last describes the attempt's call when it did not succeed (the
+	// record's last_attempt once a transition writes it).
+	last *cpibv1.Attempt
 	// probe: this pull was a half-open breaker's probe; its reservation is
 	// released by the breaker's done, or here if no call is made.
 	probe bool
@@ -244,8 +247,8 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 	}
 	out, failure := classify(resp, callErr, a.flow.Policy)
 	done(!failure)
-	a.rec.LastAttempt = describeAttempt(out, resp, callErr, a.flow.Policy.Timeout.D(), d.cfg.Now())
-	d.noteCredentials(ctx, a.flow.Provider, out, resp, callErr, a.rec.GetLastAttempt())
+	a.last = describeAttempt(out, resp, callErr, a.flow.Policy.Timeout.D(), d.cfg.Now())
+	d.noteCredentials(ctx, a.flow.Provider, out, resp, callErr, a.last)
 	d.logFailedCall(ctx, a, out, resp, started)
 	if resp != nil {
 		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
@@ -272,7 +275,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		return d.finish(ctx, a, jobs.Fail(a.seq, res, &cpibv1.JobError{
 			Code: jobs.CodeCPIError, StatusCode: int32(resp.StatusCode),
 			Message: fmt.Sprintf("CPI answered %d", resp.StatusCode),
-		}))
+		}).Noting(a.last))
 	}
 	if out == providerAuth {
 		return d.waitProviderAuth(ctx, a, resp)
@@ -297,7 +300,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 		if err := d.deadLetter(ctx, a, jerr); err != nil {
 			return err
 		}
-		return d.finish(ctx, a, jobs.Fail(a.seq, res, jerr))
+		return d.finish(ctx, a, jobs.Fail(a.seq, res, jerr).Noting(a.last))
 	}
 	if resp != nil && resp.BodyRef != "" {
 		d.store.DropResult(ctx, resp.BodyRef) // this answer is not kept

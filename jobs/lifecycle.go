@@ -35,16 +35,17 @@ import (
 
 // Transition names, as logged and as the table test lists them.
 const (
-	TransitionAccept        = "accept"
-	TransitionStartAttempt  = "start_attempt"
-	TransitionRelease       = "release"
-	TransitionScheduleRetry = "schedule_retry"
-	TransitionSucceed       = "succeed"
-	TransitionFail          = "fail"
-	TransitionCancel        = "cancel"
-	TransitionExpire        = "expire"
-	TransitionNotStored     = "not_stored"
-	TransitionReplay        = "replay"
+	TransitionAccept          = "accept"
+	TransitionStartAttempt    = "start_attempt"
+	TransitionRelease         = "release"
+	TransitionScheduleRetry   = "schedule_retry"
+	TransitionWaitCredentials = "wait_credentials"
+	TransitionSucceed         = "succeed"
+	TransitionFail            = "fail"
+	TransitionCancel          = "cancel"
+	TransitionExpire          = "expire"
+	TransitionNotStored       = "not_stored"
+	TransitionReplay          = "replay"
 )
 
 // ErrInvalidTransition: the record is not in a state the transition may
@@ -141,9 +142,52 @@ func ScheduleRetry(at time.Time) Transition {
 	}}
 }
 
+// WaitCredentials ends an attempt whose call CPI refused for the
+// provider's credentials (provider_auth): running → queued with the next
+// try at at, and the attempt is not counted (the job did nothing wrong).
+func WaitCredentials(at time.Time) Transition {
+	t := ScheduleRetry(at)
+	apply := t.apply
+	t.Name, t.apply = TransitionWaitCredentials, func(r *cpibv1.JobRecord, now time.Time) error {
+		if err := apply(r, now); err != nil {
+			return err
+		}
+		r.Attempts--
+		return nil
+	}
+	return t
+}
+
 // Succeed ends the run of the attempt owned by seq with CPI's answer.
 func Succeed(seq uint64, res *cpibv1.Result) Transition {
-	return end(TransitionSucceed, cpibv1.JobStatus_JOB_STATUS_SUCCEEDED, seq, res, nil, running)
+	t := end(TransitionSucceed, cpibv1.JobStatus_JOB_STATUS_SUCCEEDED, seq, res, nil, running)
+	apply := t.apply
+	t.apply = func(r *cpibv1.JobRecord, now time.Time) error {
+		if err := apply(r, now); err != nil {
+			return err
+		}
+		r.LastAttempt = nil // last_attempt describes attempts that did not succeed
+		return nil
+	}
+	return t
+}
+
+// Noting returns t that also keeps last as the record's last_attempt (the
+// attempt that did not succeed, for a person reading the job); nil keeps
+// the record's.
+func (t Transition) Noting(last *cpibv1.Attempt) Transition {
+	if last == nil {
+		return t
+	}
+	apply := t.apply
+	t.apply = func(r *cpibv1.JobRecord, now time.Time) error {
+		if err := apply(r, now); err != nil {
+			return err
+		}
+		r.LastAttempt = last
+		return nil
+	}
+	return t
 }
 
 // Fail ends the run handled by the message seq: an attempt that failed for

@@ -48,6 +48,8 @@ func TestLifecycle_every_transition(t *testing.T) {
 			sQueued: refused, sRunning: {sQueued, 0, 0, ""}, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
 		{"schedule retry", jobs.ScheduleRetry(at), map[cpibv1.JobStatus]want{
 			sQueued: refused, sRunning: {sQueued, 1, 0, ""}, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
+		{"wait for credentials", jobs.WaitCredentials(at), map[cpibv1.JobStatus]want{
+			sQueued: refused, sRunning: {sQueued, 0, 0, ""}, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
 		{"succeed", jobs.Succeed(7, res), map[cpibv1.JobStatus]want{
 			sQueued: refused, sRunning: {sSucceeded, 1, 7, ""}, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
 		{"fail", jobs.Fail(7, res, jerr), map[cpibv1.JobStatus]want{
@@ -94,7 +96,7 @@ func TestLifecycle_every_transition(t *testing.T) {
 					if !r.GetCompletedAt().AsTime().Equal(t0) || r.GetNextAttemptAt() != nil {
 						t.Fatalf("terminal record: completed %v next %v", r.GetCompletedAt(), r.GetNextAttemptAt())
 					}
-				case tc.t.Name == jobs.TransitionScheduleRetry:
+				case tc.t.Name == jobs.TransitionScheduleRetry, tc.t.Name == jobs.TransitionWaitCredentials:
 					if !r.GetNextAttemptAt().AsTime().Equal(at) {
 						t.Fatalf("next_attempt_at %v, want %v", r.GetNextAttemptAt().AsTime(), at)
 					}
