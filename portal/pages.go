@@ -396,10 +396,10 @@ func (p *Portal) resend(w http.ResponseWriter, r *http.Request, s *webui.Session
 }
 
 // webhooksData is the webhooks page: the partner's webhooks and its
-// latest events, each linking to its deliveries.
+// recent jobs, each linking to its deliveries.
 type webhooksData struct {
 	Webhooks []map[string]any
-	Events   []map[string]any
+	Jobs     []map[string]any
 }
 
 func (p *Portal) webhooks(w http.ResponseWriter, r *http.Request, s *webui.Session) {
@@ -407,14 +407,14 @@ func (p *Portal) webhooks(w http.ResponseWriter, r *http.Request, s *webui.Sessi
 	if !ok {
 		return
 	}
-	events, _, msg2, ok := p.list(w, r, s, "/v1/events?limit=100")
+	events, _, msg2, ok := p.list(w, r, s, "/v1/jobs?limit=50")
 	if !ok {
 		return
 	}
 	if msg == "" {
 		msg = msg2
 	}
-	p.page(w, r, s, 0, "webhooks", "Webhooks", webhooksData{Webhooks: hooks, Events: events}, msg)
+	p.page(w, r, s, 0, "webhooks", "Webhooks", webhooksData{Webhooks: hooks, Jobs: events}, msg)
 }
 
 func (p *Portal) code(w http.ResponseWriter, r *http.Request, s *webui.Session) {
