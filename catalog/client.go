@@ -164,8 +164,8 @@ func (c Client) Validate() error {
 	if c.Weight < 0 || c.Weight > 1000 {
 		errs = append(errs, fmt.Errorf("weight %d must be 1..1000 (0 means the default, 1)", c.Weight))
 	}
-	if c.MaxBacklog < 0 {
-		errs = append(errs, fmt.Errorf("max_backlog %d must not be negative", c.MaxBacklog))
+	if c.MaxBacklog < 0 || c.MaxBacklog > MaxBacklog {
+		errs = append(errs, fmt.Errorf("max_backlog %d must be 0..%d", c.MaxBacklog, MaxBacklog))
 	}
 	errs = append(errs, validExternalIDs(c.ExternalIDs)...)
 	if len(c.SecretHashes) == 0 {
@@ -220,8 +220,16 @@ func (c Client) validateWebhooks() []error {
 
 func (q Quota) validate() []error {
 	var errs []error
-	if q.Rate < 0 || q.Burst < 0 || q.Concurrency < 0 || q.Allow < 0 {
-		errs = append(errs, errors.New("quota rate, burst, concurrency and allow must not be negative"))
+	if err := checkRate("quota.rate", q.Rate); err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range []struct {
+		name    string
+		n, maxN int
+	}{{"quota.burst", q.Burst, MaxBurst}, {"quota.concurrency", q.Concurrency, MaxConcurrency}, {"quota.allow", q.Allow, MaxAllow}} {
+		if err := checkCount(c.name, c.n, c.maxN); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch q.Interval {
 	case "", "minute", "hour", "day":

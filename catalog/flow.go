@@ -67,14 +67,22 @@ type Breaker struct {
 // Validate reports every problem of a breaker configuration in one error.
 func (b Breaker) Validate() error {
 	var errs []error
-	if b.ConsecutiveFailures < 0 || b.MinRequests < 0 || b.HalfOpenProbes < 0 {
-		errs = append(errs, errors.New("policy.breaker counts must be >= 0"))
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"consecutive_failures", b.ConsecutiveFailures}, {"min_requests", b.MinRequests}, {"half_open_probes", b.HalfOpenProbes}} {
+		if err := checkCount("policy.breaker."+c.name, c.n, MaxBreakerCount); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if b.FailureRatio < 0 || b.FailureRatio > 1 {
+	if !(b.FailureRatio >= 0 && b.FailureRatio <= 1) { // NaN fails both
 		errs = append(errs, errors.New("policy.breaker.failure_ratio must be within 0..1"))
 	}
 	if b.Window < 0 || b.OpenFor < 0 {
 		errs = append(errs, errors.New("policy.breaker durations must be >= 0"))
+	}
+	if b.Window.D() > MaxPolicyDuration || b.OpenFor.D() > MaxPolicyDuration {
+		errs = append(errs, fmt.Errorf("policy.breaker.window and open_for must be at most %s", MaxPolicyDuration))
 	}
 	return errors.Join(errs...)
 }
@@ -104,15 +112,24 @@ func (p Policy) Validate() error {
 	if p.BackoffBase.D() <= 0 || p.BackoffCap.D() < p.BackoffBase.D() {
 		errs = append(errs, errors.New("policy.backoff_base must be > 0 and <= backoff_cap"))
 	}
-	if p.Rate < 0 || p.Concurrency < 0 {
-		errs = append(errs, errors.New("policy.rate and policy.concurrency must be >= 0 (0 = unlimited)"))
+	if p.BackoffCap.D() > MaxPolicyDuration {
+		errs = append(errs, fmt.Errorf("policy.backoff_cap must be at most %s", MaxPolicyDuration))
+	}
+	if err := checkRate("policy.rate", p.Rate); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkCount("policy.concurrency", p.Concurrency, MaxConcurrency); err != nil {
+		errs = append(errs, fmt.Errorf("%w (0 = unlimited)", err))
+	}
+	if len(p.ForwardHeaders) > MaxForwardHeaders {
+		errs = append(errs, fmt.Errorf("policy.forward_headers: at most %d names", MaxForwardHeaders))
 	}
 	if err := p.Breaker.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, h := range p.ForwardHeaders {
-		if h == "" {
-			errs = append(errs, errors.New("policy.forward_headers must not contain empty names"))
+		if h == "" || len(h) > MaxHeaderNameBytes {
+			errs = append(errs, fmt.Errorf("policy.forward_headers: names must be 1-%d bytes", MaxHeaderNameBytes))
 		}
 	}
 	return errors.Join(errs...)
@@ -129,6 +146,12 @@ func (f Flow) Validate() error {
 	}
 	if f.URL == "" {
 		errs = append(errs, errors.New("flow url is required"))
+	}
+	if len(f.Title) > MaxTitleBytes {
+		errs = append(errs, fmt.Errorf("title must be at most %d bytes", MaxTitleBytes))
+	}
+	if len(f.Description) > MaxDescriptionBytes {
+		errs = append(errs, fmt.Errorf("description must be at most %d bytes", MaxDescriptionBytes))
 	}
 	switch f.Status {
 	case FlowEnabled, FlowDisabled, FlowUnavailable:

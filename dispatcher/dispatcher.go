@@ -81,6 +81,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	d.sched.ctx = workCtx
 	d.sched.marker = d.marker(workCtx)
+	d.sched.changed = d.cat.Changed
 	stateCtx, stopState := context.WithCancel(workCtx)
 	defer stopState()
 	go d.sched.run(stateCtx)

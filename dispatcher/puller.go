@@ -56,7 +56,7 @@ func (p *puller) run() {
 			p.idle(ctx, d.breakers.Changed(), time.Second)
 			continue
 		}
-		n, t := d.sched.acquire(ctx, p.pair(), c.Weight, limit, p.kind == natsx.KindRetry, budgetsFor(c, f))
+		n, t := d.sched.acquire(ctx, p.pair(), c.Weight, limit, p.kind == natsx.KindRetry, budgetsFor(c, f), p.budgets)
 		if n == 0 {
 			if probe {
 				d.breakers.unprobe(p.flow)
@@ -112,6 +112,18 @@ func (p *puller) idle(ctx context.Context, changed <-chan struct{}, max time.Dur
 	}
 }
 
+// budgets returns the budgets a job of this pair spends, from the live
+// catalog; nil when the client or flow is gone (the waiter keeps what it
+// has, and the puller rechecks eligibility after its grant).
+func (p *puller) budgets() budgets {
+	c, okc := p.d.cat.Client(p.client)
+	f, okf := p.d.cat.Flow(p.flow)
+	if !okc || !okf {
+		return nil
+	}
+	return budgetsFor(c, f)
+}
+
 // pair names the fairness and quota unit of this puller.
 func (p *puller) pair() string { return p.client + "/" + p.flow }
 
@@ -154,8 +166,13 @@ func (p *puller) longPoll(ctx context.Context, c catalog.Client, f catalog.Flow)
 			_ = m.Nak() // stopping or paused while the pull waited
 			continue
 		}
+		// The poll may have waited long: admit under the specs as they are
+		// now, not as they were when it started.
+		if c2, f2, ok := p.eligible(); ok {
+			c, f = c2, f2
+		}
 		actx, cancel := context.WithTimeout(ctx, admitWait)
-		n, t := p.d.sched.acquire(actx, p.pair(), c.Weight, 1, p.kind == natsx.KindRetry, budgetsFor(c, f))
+		n, t := p.d.sched.acquire(actx, p.pair(), c.Weight, 1, p.kind == natsx.KindRetry, budgetsFor(c, f), p.budgets)
 		cancel()
 		if n == 0 {
 			_ = m.Nak()

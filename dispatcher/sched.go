@@ -31,6 +31,10 @@ type sched struct {
 	log    *slog.Logger
 	ctx    context.Context // ends when the dispatcher stops
 	marker func(pair string, reason string, until time.Time, on bool)
+	// changed, when set, returns a channel closed at the next change of
+	// the specs budgets are made of (the catalog's Changed): every waiter
+	// then re-reads its budgets, so a changed limit applies at once.
+	changed func() <-chan struct{}
 
 	mu      sync.Mutex
 	slots   int
@@ -68,8 +72,11 @@ type waiter struct {
 	want   int
 	retry  bool
 	pools  []*pool
-	seq    uint64
-	tag    float64
+	// budgets returns the specs that apply to the pair now; nil keeps the
+	// pools the waiter has.
+	budgets func() budgets
+	seq     uint64
+	tag     float64
 
 	granted int
 	done    chan struct{}
@@ -119,13 +126,13 @@ type budgets map[string]quota.Spec
 
 // acquire blocks until at least one job of pair may be pulled and returns
 // how many (at most want) with their ticket. It returns 0 when ctx ends.
-func (s *sched) acquire(ctx context.Context, pair string, weight, want int, retry bool, bs budgets) (int, *ticket) {
+// bs are the budgets that apply to the pair now; refresh returns them
+// again whenever the specs change while the pair waits (see
+// sched.changed). refresh may be nil and must not call into the sched.
+func (s *sched) acquire(ctx context.Context, pair string, weight, want int, retry bool, bs budgets, refresh func() budgets) (int, *ticket) {
 	s.mu.Lock()
-	w := &waiter{pair: pair, weight: max(weight, 1), want: want, retry: retry, done: make(chan struct{})}
-	for key, spec := range bs {
-		w.pools = append(w.pools, s.poolLocked(key, spec))
-	}
-	sort.Slice(w.pools, func(i, j int) bool { return w.pools[i].key < w.pools[j].key })
+	w := &waiter{pair: pair, weight: max(weight, 1), want: want, retry: retry, budgets: refresh, done: make(chan struct{})}
+	w.pools = s.poolsLocked(bs)
 	s.seq++
 	w.seq = s.seq
 	w.tag = max(s.tags[pair], s.vnow)
@@ -153,15 +160,45 @@ func (s *sched) acquire(ctx context.Context, pair string, weight, want int, retr
 	return w.granted, t
 }
 
-// poolLocked returns the pool of key, creating it or updating its spec.
+// poolsLocked returns the pools of bs in key order.
+func (s *sched) poolsLocked(bs budgets) []*pool {
+	ps := make([]*pool, 0, len(bs))
+	for key, spec := range bs {
+		ps = append(ps, s.poolLocked(key, spec))
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
+	return ps
+}
+
+// poolLocked returns the pool of key, creating it or updating its spec. A
+// changed spec forgets when the old one said to ask again: under the new
+// limit there may be permits now.
 func (s *sched) poolLocked(key string, spec quota.Spec) *pool {
 	p, ok := s.pools[key]
 	if !ok {
 		p = &pool{key: key, spec: spec}
 		s.pools[key] = p
 	}
-	p.spec = spec
+	if p.spec != spec {
+		p.spec, p.notBefore, p.cool = spec, time.Time{}, time.Time{}
+	}
 	return p
+}
+
+// rebudget gives every waiter the pools of its budgets as they are now and
+// grants what can be granted under them.
+func (s *sched) rebudget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for w := range s.waiters {
+		if w.budgets == nil {
+			continue
+		}
+		if bs := w.budgets(); bs != nil {
+			w.pools = s.poolsLocked(bs)
+		}
+	}
+	s.dispatchLocked()
 }
 
 // dispatchLocked grants what can be granted, in tag order.
@@ -325,7 +362,7 @@ func (s *sched) exchangeLocked(p *pool, want, ret int, now time.Time) {
 		}
 		s.log.Debug("dispatcher: quota exchange", "budget", key, "keep", req.Keep, "return", req.Return, "want", req.Want, "got", g.Got, "avail", p.avail, "in_use", p.inUse)
 		p.until = g.Until
-		if g.Got < want {
+		if g.Got < want && p.spec == spec { // a newer spec is not bound by this answer
 			p.notBefore = g.Next
 			p.cool = time.Now().Add(emptyCool)
 		}
@@ -374,12 +411,19 @@ func (s *sched) done(t *ticket) {
 func (s *sched) run(ctx context.Context) {
 	t := time.NewTicker(schedTick)
 	defer t.Stop()
+	var changed <-chan struct{}
+	if s.changed != nil {
+		changed = s.changed()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.housekeep()
+		case <-changed:
+			changed = s.changed() // before reading the specs: no change is missed
+			s.rebudget()
 		}
 	}
 }

@@ -192,3 +192,57 @@ func TestExternalIDsAreUnique(t *testing.T) {
 		t.Fatalf("%d racing creates got sb-race, want exactly 1", won)
 	}
 }
+
+// TestPolicyAndQuotaRanges (issue 12.5): rates, counts and limits past
+// their documented maxima are a 400 naming the field, for flow policies
+// and client quotas, on create and on PATCH; sane values pass.
+func TestPolicyAndQuotaRanges(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{})
+	sys.Broker.Dispatcher.Pause()
+	admin := adminOf(t, sys)
+	for _, tc := range []struct {
+		body, field string
+	}{
+		{`{"policy":{"rate":1e308}}`, "policy.rate"},
+		{`{"policy":{"rate":1e19}}`, "policy.rate"},
+		{`{"policy":{"rate":0.0000001}}`, "policy.rate"},
+		{`{"policy":{"rate":-1}}`, "policy.rate"},
+		{`{"policy":{"concurrency":1000000000000}}`, "policy.concurrency"},
+		{`{"policy":{"backoff_cap":"100000h"}}`, "policy.backoff_cap"},
+		{`{"policy":{"breaker":{"min_requests":9000000000}}}`, "policy.breaker.min_requests"},
+		{`{"policy":{"breaker":{"open_for":"1000h"}}}`, "policy.breaker"},
+		{`{"title":"` + strings.Repeat("t", 201) + `"}`, "title"},
+		{`{"description":"` + strings.Repeat("d", 4097) + `"}`, "description"},
+	} {
+		p := expectProblem(t, sendJSON(admin, http.MethodPatch, "/admin/v1/flows/demo-echo", tc.body), http.StatusBadRequest, "invalid_request")
+		if !strings.Contains(p.Detail, tc.field) {
+			t.Errorf("%s: detail %q does not name %s", tc.body, p.Detail, tc.field)
+		}
+	}
+	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/flows/demo-echo", `{"policy":{"rate":1000000,"concurrency":1000000}}`), http.StatusOK)
+
+	for _, tc := range []struct {
+		body, field string
+	}{
+		{`{"quota":{"rate":1e19}}`, "quota.rate"},
+		{`{"quota":{"rate":1e308,"burst":5}}`, "quota.rate"},
+		{`{"quota":{"rate":5,"burst":2000000}}`, "quota.burst"},
+		{`{"quota":{"concurrency":2000000}}`, "quota.concurrency"},
+		{`{"quota":{"allow":2000000000,"interval":"day"}}`, "quota.allow"},
+		{`{"max_backlog":2000000000}`, "max_backlog"},
+		{`{"name":"` + strings.Repeat("n", 201) + `"}`, "name"},
+		{`{"external_ids":["` + strings.Repeat("x", 256) + `"]}`, "external_ids"},
+	} {
+		p := expectProblem(t, sendJSON(admin, http.MethodPatch, "/admin/v1/clients/demo-partner", tc.body), http.StatusBadRequest, "invalid_request")
+		if !strings.Contains(p.Detail, tc.field) {
+			t.Errorf("%s: detail %q does not name %s", tc.body, p.Detail, tc.field)
+		}
+	}
+	p := expectProblem(t, sendJSON(admin, http.MethodPost, "/admin/v1/clients",
+		`{"id":"greedy","quota":{"rate":1e19}}`), http.StatusBadRequest, "invalid_request")
+	if !strings.Contains(p.Detail, "quota.rate") {
+		t.Errorf("create: detail %q", p.Detail)
+	}
+	expectStatus(t, sendJSON(admin, http.MethodPatch, "/admin/v1/clients/demo-partner",
+		`{"quota":{"rate":1000000,"burst":1000000,"concurrency":1000000,"allow":1000000000,"interval":"day"}}`), http.StatusOK)
+}

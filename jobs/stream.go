@@ -32,8 +32,14 @@ type streamedBody struct {
 // the idempotency fingerprint.
 func (s *Store) readBody(ctx context.Context, id string, r io.Reader, h hash.Hash) (streamedBody, error) {
 	buf := make([]byte, s.cfg.InlineMax+1)
-	n, err := io.ReadFull(r, buf)
+	// The reader's own errors are told apart from ReadFull's "shorter than
+	// the buffer": a body cut off before its Content-Length ends in the
+	// reader's io.ErrUnexpectedEOF and must not pass for a short body.
+	head := &readErr{r: r}
+	n, err := io.ReadFull(head, buf)
 	switch {
+	case head.err != nil:
+		return streamedBody{}, fmt.Errorf("%w: %w", ErrBodyRead, head.err)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		h.Write(buf[:n])
 		return streamedBody{inline: buf[:n], size: int64(n)}, nil

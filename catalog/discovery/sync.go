@@ -124,7 +124,9 @@ func (r *Runner) apply(ctx context.Context, p catalog.Provider, eps []endpoint) 
 func merge(f *catalog.Flow, e endpoint) (restored bool) {
 	f.ArtifactID, f.Address, f.URL, f.Protocol = e.Artifact, e.Address, e.URL, e.Protocol
 	if !f.CustomTitle {
-		f.Title, f.Description = e.Title, e.Description
+		// CPI's texts may be longer than a flow allows: cut, never refuse.
+		f.Title = catalog.Truncate(e.Title, catalog.MaxTitleBytes)
+		f.Description = catalog.Truncate(e.Description, catalog.MaxDescriptionBytes)
 	}
 	if f.Status == catalog.FlowUnavailable {
 		f.Status = f.AvailableStatus

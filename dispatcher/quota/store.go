@@ -114,10 +114,20 @@ type Grant struct {
 // ErrInvalid: a spec that limits nothing.
 var ErrInvalid = errors.New("quota: invalid spec")
 
+// Bounds of a Spec: the dispatcher clamps what the catalog allows into
+// them, and Exchange refuses anything else.
+const (
+	// MaxRate is the highest Rate (tokens per second).
+	MaxRate = 1e9
+	// MaxLimit is the highest Limit.
+	MaxLimit = 1 << 30
+)
+
 // Exchange applies r to the budget at key with compare-and-set, retrying
 // on conflicts with other dispatchers.
 func (s *Store) Exchange(ctx context.Context, key string, spec Spec, now time.Time, r Request) (Grant, error) {
-	if spec.Limit < 0 || (spec.Kind == Rate && spec.Rate <= 0) || (spec.Kind == Allow && spec.Interval <= 0) {
+	if spec.Limit < 0 || spec.Limit > MaxLimit || (spec.Kind == Rate && !(spec.Rate > 0 && spec.Rate <= MaxRate)) ||
+		(spec.Kind == Allow && spec.Interval <= 0) {
 		return Grant{}, ErrInvalid
 	}
 	for i := 0; ; i++ {
@@ -135,7 +145,10 @@ func (s *Store) Exchange(ctx context.Context, key string, spec Spec, now time.Ti
 			}
 		}
 		g := st.apply(spec, s.holder, now, s.ttl, r)
-		b, _ := json.Marshal(st)
+		b, err := json.Marshal(st)
+		if err != nil {
+			return Grant{}, fmt.Errorf("quota: encode %s: %w", key, err)
+		}
 		if rev == 0 {
 			_, err = s.kv.Create(ctx, key, b)
 		} else {
