@@ -58,8 +58,8 @@ var columns = map[string][]string{
 	"flows list":     {"id", "provider", "status", "available_status", "title", "address"},
 	"audit ":         {"time", "actor", "action", "target", "outcome", "detail"},
 	"dlq list":       {"id", "kind", "client", "flow", "job_id", "code", "attempts", "time"},
-	"keys list":      {"kid", "status", "created_at", "not_after"},
-	"breakers list":  {"flow", "state", "until", "reason"},
+	"keys list":      {"jwk.kid", "state", "signing", "created_at", "retired_at", "expires_at"},
+	"breakers list":  {"flow", "state", "since", "until", "by"},
 }
 
 // render prints the answer b of command cmd in format.

@@ -137,6 +137,11 @@ func TestCLIOutputAndFailedTest(t *testing.T) {
 		!regexp.MustCompile(`(?m)^demo-partner\s+.*\s+partner\s+true\s+demo-echo,`).MatchString(out) {
 		t.Fatalf("table: %v\n%s", err, out)
 	}
+	out, err = run("keys", "list", "-o", "table")
+	if err != nil || !regexp.MustCompile(`(?m)^JWK_KID\s+STATE\s+SIGNING\s+CREATED_AT`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^\S+\s+active\s+true\s+20`).MatchString(out) {
+		t.Fatalf("keys table: %v\n%s", err, out)
+	}
 	out, err = run("clients", "get", "demo-partner", "-o", "yaml")
 	var y map[string]any
 	if err != nil || yaml.Unmarshal([]byte(out), &y) != nil || y["id"] != "demo-partner" || !strings.HasPrefix(out, "id: demo-partner\n") {
