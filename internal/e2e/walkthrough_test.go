@@ -99,18 +99,19 @@ func TestWalkthroughAsWritten(t *testing.T) {
 
 	script := shellBlock(t, "../../README.md", "## Walkthrough")
 	longPoll := filepath.Join(root, "longpoll.json")
-	for old, new := range map[string]string{
-		"http://127.0.0.1:8080":                          p.BaseURL,
-		"go run ./cmd/cpibroker":                         bin,
-		"python3 -m http.server --bind 127.0.0.1 9099 &": ": receiver started by the test",
-		"9099":               port,
-		"/tmp/job.txt":       filepath.Join(root, "job.txt"),
-		`wait=30s"   # ~2 s`: `wait=30s" | tee ` + longPoll,
+	// In this order: the receiver line before its port.
+	for _, r := range [][2]string{
+		{"http://127.0.0.1:8080", p.BaseURL},
+		{"go run ./cmd/cpibroker", bin},
+		{"python3 -m http.server --bind 127.0.0.1 9099 &", ": receiver started by the test"},
+		{"9099", port},
+		{"/tmp/job.txt", filepath.Join(root, "job.txt")},
+		{`wait=30s"   # ~2 s`, `wait=30s" | tee ` + longPoll},
 	} {
-		if !strings.Contains(script, old) {
-			t.Fatalf("the walkthrough no longer has %q", old)
+		if !strings.Contains(script, r[0]) {
+			t.Fatalf("the walkthrough no longer has %q", r[0])
 		}
-		script = strings.ReplaceAll(script, old, new)
+		script = strings.ReplaceAll(script, r[0], r[1])
 	}
 	got = runScript(t, root, script)
 	for _, want := range []string{
