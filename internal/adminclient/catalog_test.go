@@ -41,14 +41,14 @@ func TestCLIProvidersAndFlows(t *testing.T) {
 		}
 		return "@" + p
 	}
-	t.Setenv("CLI_API_SECRET", demo.API.ClientSecret)
+	t.Setenv("CPIB_CLI_API_SECRET", demo.API.ClientSecret)
 	m, out, err := run("providers", "create", creds, "--id", "acme", "--title", "ACME",
 		"--runtime-key", writeKey("rt.json", demo.Runtime.ClientID, demo.Runtime.ClientSecret),
-		"--api-key", writeKey("api.json", demo.API.ClientID, "ignored"), "--api-secret-env", "CLI_API_SECRET")
+		"--api-key", writeKey("api.json", demo.API.ClientID, "ignored"), "--api-secret-env", "CPIB_CLI_API_SECRET")
 	if err != nil || m["id"] != "acme" || strings.Contains(out, demo.Runtime.ClientSecret) || !strings.Contains(out, `"clientsecret": "***"`) {
 		t.Fatalf("create: %v %s", err, out)
 	}
-	if p, _ := sys.Broker.Catalog.Provider("acme"); p.API.ClientSecret != "${CLI_API_SECRET}" || !p.CSRF {
+	if p, _ := sys.Broker.Catalog.Provider("acme"); p.API.ClientSecret != "${CPIB_CLI_API_SECRET}" || !p.CSRF {
 		t.Fatalf("stored provider: api secret %q, csrf %v", p.API.ClientSecret, p.CSRF)
 	}
 	if m, _, err = run("providers", "test", "acme", creds); err != nil || m["ok"] != true {
