@@ -46,6 +46,13 @@ type DeclaredFlow struct {
 	Description string `json:"description,omitempty"`
 }
 
+// NewProvider returns the defaults of a provider the admin API or a seed
+// creates: csrf true (CPI's default for HTTPS senders) and the default
+// token_auth.
+func NewProvider() Provider {
+	return Provider{CSRF: true, TokenAuth: string(cpitoken.DefaultAuth)}
+}
+
 // DefaultDiscoveryInterval is the discovery period of a provider that sets
 // none.
 const DefaultDiscoveryInterval = 5 * time.Minute

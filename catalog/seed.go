@@ -72,14 +72,21 @@ func ParseSeed(b []byte, lookup func(string) (string, bool)) (*Seed, error) {
 		return nil, fmt.Errorf("seed is not a JSON-compatible document: %w", err)
 	}
 	var doc struct {
-		Providers []Provider        `json:"providers"`
+		Providers []json.RawMessage `json:"providers"`
 		Flows     []json.RawMessage `json:"flows"`
 		Clients   []json.RawMessage `json:"clients"`
 	}
 	if err := DecodeStrict(j, &doc); err != nil {
 		return nil, err
 	}
-	s := &Seed{Providers: doc.Providers}
+	s := &Seed{}
+	for i, raw := range doc.Providers {
+		p := NewProvider()
+		if err := DecodeStrict(raw, &p); err != nil {
+			return nil, fmt.Errorf("providers[%d]: %w", i, err)
+		}
+		s.Providers = append(s.Providers, p)
+	}
 	for i, raw := range doc.Flows {
 		f := Flow{Status: FlowDisabled, Policy: DefaultPolicy()}
 		if err := DecodeStrict(raw, &f); err != nil {
@@ -91,6 +98,18 @@ func ParseSeed(b []byte, lookup func(string) (string, bool)) (*Seed, error) {
 		c := SeedClient{Client: Client{Enabled: true}}
 		if err := DecodeStrict(raw, &c); err != nil {
 			return nil, fmt.Errorf("clients[%d]: %w", i, err)
+		}
+		// A webhook is enabled unless it says otherwise, as in the API.
+		var hooks struct {
+			Webhooks []struct {
+				Enabled *bool `json:"enabled"`
+			} `json:"webhooks"`
+		}
+		_ = json.Unmarshal(raw, &hooks)
+		for k, w := range hooks.Webhooks {
+			if k < len(c.Webhooks) && w.Enabled == nil {
+				c.Webhooks[k].Enabled = true
+			}
 		}
 		s.Clients = append(s.Clients, c)
 	}
@@ -134,6 +153,63 @@ func expand(v any, lookup func(string) (string, bool), missing *[]string) any {
 		}
 	}
 	return v
+}
+
+// URLChecker checks a webhook URL or callback prefix against the SSRF
+// policy (ssrf.Guard).
+type URLChecker interface {
+	CheckURL(ctx context.Context, raw string) error
+}
+
+// CheckTargets refuses webhook URLs and callback prefixes whose host is,
+// or resolves to, an address g refuses (DESIGN 7.2), naming the field: the
+// admin API and a --config seed check them alike at registration.
+func CheckTargets(ctx context.Context, g URLChecker, hooks []Webhook, prefixes []string) error {
+	var errs []error
+	for _, w := range hooks {
+		if err := g.CheckURL(ctx, w.URL); err != nil {
+			errs = append(errs, fmt.Errorf("webhook %s url: %w", w.ID, err))
+		}
+	}
+	for _, p := range prefixes {
+		if err := g.CheckURL(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("callback prefix %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Check validates the whole seed as the admin API validates each
+// resource, before anything is written: IDs, every field (Validate), the
+// provider secret references refs allows, and the SSRF check of webhook
+// URLs and callback prefixes with g (nil skips it). Errors name the
+// resource and the field.
+func (seed *Seed) Check(ctx context.Context, g URLChecker, refs SecretRefs) error {
+	var errs []error
+	for i, p := range seed.Providers {
+		if err := errors.Join(p.Validate(), p.CheckSecretRefs(refs)); err != nil {
+			errs = append(errs, fmt.Errorf("providers[%d] %s: %w", i, p.ID, err))
+		}
+	}
+	for i, f := range seed.Flows {
+		if err := f.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("flows[%d] %s: %w", i, f.ID, err))
+		}
+	}
+	for i, sc := range seed.Clients {
+		c, err := sc.client()
+		if err == nil {
+			c.normalizePrefixes()
+			err = c.Validate()
+		}
+		if err == nil && g != nil {
+			err = CheckTargets(ctx, g, c.Webhooks, c.CallbackPrefixes)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("clients[%d] %s: %w", i, sc.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ApplySeed creates every provider, flow and client of the seed that does

@@ -11,7 +11,6 @@ import (
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
 	"github.com/cpibroker/cpibroker/internal/audit"
-	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"github.com/gin-gonic/gin"
 )
 
@@ -62,7 +61,7 @@ func (s *Server) providerResource(c *gin.Context, p catalog.Provider, withDiscov
 // …/discover).
 func (s *Server) createProvider(c *gin.Context) {
 	// CSRF: CPI's default for HTTPS senders; token_auth: SAP's own clients.
-	p := catalog.Provider{CSRF: true, TokenAuth: string(cpitoken.DefaultAuth)}
+	p := catalog.NewProvider() // the same defaults as a --config seed
 	if perr := readJSON(c, &p, false); perr != nil {
 		writeProblem(c, perr)
 		return

@@ -1,7 +1,10 @@
 package ingress_test
 
 import (
+	"context"
 	"encoding/base64"
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/broker"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -242,5 +245,92 @@ func TestProviderSecretsCannotBeExfiltrated(t *testing.T) {
 	}
 	if disc.OK || disc.Error == "" || len(disc.Error) > 1100 || strings.Contains(disc.Error, tok) || strings.Contains(disc.Error, api.ClientSecret) {
 		t.Fatalf("discovery error (%d bytes) %.400q; token %.20s…", len(disc.Error), disc.Error, tok)
+	}
+}
+
+// Issue 12 point 8: a --config seed is validated like the admin API: the
+// same defaults (webhooks enabled, csrf on), the same normal form of
+// callback prefixes, and the same SSRF check at registration, before
+// anything is written.
+func TestConfigSeedValidatedLikeTheAPI(t *testing.T) {
+	const good = `
+providers:
+  - id: seeded
+    type: http
+    runtime: {url: "https://backend.seed.example"}
+clients:
+  - id: hooked
+    client_secret: seeded-secret-1
+    callback_prefixes: ["HTTPS://Hooks.Seed.Example:443/cb"]
+    webhooks: [{id: w1, url: "https://hooks.seed.example/h", events: [job.succeeded]}]
+`
+	seed, err := catalog.ParseSeed([]byte(good), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) { c.Seed = seed }})
+	a := adminOf(t, sys)
+	expectStatus(t, sendJSON(a, http.MethodPost, "/admin/v1/clients", map[string]any{
+		"id": "viaapi", "callback_prefixes": []string{"HTTPS://Hooks.Seed.Example:443/cb"},
+		"webhooks": []map[string]any{{"id": "w1", "url": "https://hooks.seed.example/h", "events": []string{"job.succeeded"}}},
+	}), http.StatusCreated)
+	expectStatus(t, sendJSON(a, http.MethodPost, "/admin/v1/providers", map[string]any{
+		"id": "viaapi", "type": "http", "runtime": map[string]any{"url": "https://backend.seed.example"},
+	}), http.StatusCreated)
+	type shape struct {
+		CallbackPrefixes []string `json:"callback_prefixes"`
+		Webhooks         []struct {
+			Enabled bool `json:"enabled"`
+		} `json:"webhooks"`
+		CSRF      bool   `json:"csrf"`
+		TokenAuth string `json:"token_auth"`
+	}
+	var seededC, apiC, seededP, apiP shape
+	a.Do(http.MethodGet, "/admin/v1/clients/hooked", nil, nil).JSON(t, &seededC)
+	a.Do(http.MethodGet, "/admin/v1/clients/viaapi", nil, nil).JSON(t, &apiC)
+	a.Do(http.MethodGet, "/admin/v1/providers/seeded", nil, nil).JSON(t, &seededP)
+	a.Do(http.MethodGet, "/admin/v1/providers/viaapi", nil, nil).JSON(t, &apiP)
+	if len(seededC.Webhooks) != 1 || !seededC.Webhooks[0].Enabled || !apiC.Webhooks[0].Enabled {
+		t.Fatalf("webhook enabled: seeded %+v, API %+v", seededC, apiC)
+	}
+	if len(seededC.CallbackPrefixes) != 1 || seededC.CallbackPrefixes[0] != apiC.CallbackPrefixes[0] || apiC.CallbackPrefixes[0] != "https://hooks.seed.example/cb" {
+		t.Fatalf("prefixes: seeded %q, API %q", seededC.CallbackPrefixes, apiC.CallbackPrefixes)
+	}
+	if !seededP.CSRF || seededP.CSRF != apiP.CSRF || seededP.TokenAuth != apiP.TokenAuth {
+		t.Fatalf("provider defaults: seeded %+v, API %+v", seededP, apiP)
+	}
+
+	// What the API refuses, a seed cannot bring in: start fails naming
+	// the resource and field, and nothing is written.
+	for name, bad := range map[string]string{
+		"webhook at metadata":                    `clients: [{id: x1, client_secret: s, webhooks: [{id: w, url: "https://169.254.169.254/h", events: [job.failed]}]}]`,
+		"prefix at a name resolving to metadata": `clients: [{id: x2, client_secret: s, callback_prefixes: ["https://meta.seed.test/cb/"]}]`,
+		"prefix without a port":                  `clients: [{id: x3, client_secret: s, callback_prefixes: ["http://127.0.0.1:"]}]`,
+		"provider secret naming HOME":            `providers: [{id: x4, type: http, runtime: {url: "https://b.example", clientsecret: "$${HOME}"}}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			seed, err := catalog.ParseSeed([]byte(strings.ReplaceAll(bad, "$$", "$")), func(k string) (string, bool) {
+				return "${" + k + "}", true // leave references as written
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resolver := testkit.NewResolver()
+			resolver.Set("meta.seed.test", "169.254.169.254")
+			cfg := broker.Config{DataDir: t.TempDir(), Ingress: true, Seed: seed}
+			cfg.IngressConfig.Listen, cfg.IngressConfig.PublicURL = "127.0.0.1:0", "http://127.0.0.1"
+			cfg.Callbacks.AllowPrivate, cfg.Callbacks.Resolver = true, resolver
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			b, err := broker.Start(ctx, cfg)
+			if err == nil {
+				cancel()
+				_ = b.Wait()
+				t.Fatal("a seed the admin API would refuse was applied")
+			}
+			if !strings.Contains(err.Error(), "--config") {
+				t.Fatalf("error %v", err)
+			}
+		})
 	}
 }

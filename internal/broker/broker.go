@@ -346,6 +346,11 @@ func (b *Broker) newIngress(ctx context.Context) error {
 
 // seed applies the --config seed and audits what it did.
 func (b *Broker) seed(ctx context.Context) error {
+	// Validated as the admin API validates (defaults, fields, secret
+	// references, SSRF) before anything is written.
+	if err := b.Config.Seed.Check(ctx, b.Guard, b.Config.Secrets); err != nil {
+		return fmt.Errorf("broker: --config: %w", err)
+	}
 	res, err := b.Catalog.ApplySeed(ctx, b.Config.Seed, b.Config.SeedOverwrite)
 	if err != nil {
 		return fmt.Errorf("broker: --config: %w", err)
