@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -97,8 +98,17 @@ func runServe(ctx context.Context, args []string, r role) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var f serveFlags
 	f.register(fs, r)
+	// A wrong flag is one line naming it, not the whole flag list before
+	// it; -h prints the list to stdout.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Printf("Usage: cpibroker %s [flags]\n\nFlags:\n", name)
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		return flagError{fmt.Errorf("%s: %w (cpibroker %s -h lists the flags)", name, err, name)}
 	}
 	if r != roleAll && f.natsURL == "" {
 		return flagError{errors.New(name + " needs --nats-url (only serve embeds a NATS server)")}
