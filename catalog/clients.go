@@ -264,6 +264,11 @@ func (s *Store) claimExternalIDs(ctx context.Context, id string, xs []string) ([
 
 // claimExternalID claims x for id; ok is false when id held it already.
 func (s *Store) claimExternalID(ctx context.Context, id, x string) (ok bool, err error) {
+	// A client written before the index existed holds no claim key: the
+	// view still knows it.
+	if c, found := s.ClientByExternalID(x); found && c.ID != id {
+		return false, &ExternalIDTakenError{ExternalID: x, Owner: c.ID}
+	}
 	key := extIDKey(x)
 	for range maxUpdateTries {
 		if _, err := s.clientsKV.Create(ctx, key, []byte(id)); err == nil {

@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -78,5 +79,29 @@ func TestStore_client_tombstone(t *testing.T) {
 	}
 	if got, _ := b.Client(c2.ID); got.TokenGeneration != again.TokenGeneration {
 		t.Fatal("a replace changed the token generation")
+	}
+}
+
+// TestStore_external_id_of_a_client_without_claim: a client stored before
+// external IDs were indexed (no claim key) still keeps its external IDs
+// from being given to another client.
+func TestStore_external_id_of_a_client_without_claim(t *testing.T) {
+	ctx := ctxT(t)
+	_, _, res := testkit.NATS(t)
+	old := validClient()
+	old.ID, old.ExternalIDs = "legacy", []string{"sb-legacy"}
+	old.SecretHashes = []string{hashed(t, "s3cret")}
+	b, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.Clients.Put(ctx, old.ID, b); err != nil { // as an older version wrote it
+		t.Fatal(err)
+	}
+	s := run(t, res.Catalog, res.Clients)
+	c := validClient()
+	c.ID, c.ExternalIDs, c.SecretHashes = "newcomer", []string{"sb-legacy"}, old.SecretHashes
+	if err := s.PutClient(ctx, c, true); !errors.Is(err, catalog.ErrExternalIDTaken) {
+		t.Fatalf("create with a legacy client's external ID: %v", err)
 	}
 }
