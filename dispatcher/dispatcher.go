@@ -84,12 +84,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.sched.changed = d.cat.Changed
 	stateCtx, stopState := context.WithCancel(workCtx)
 	defer stopState()
-	go d.sched.run(stateCtx)
+	var bg sync.WaitGroup
+	bg.Go(func() { d.sched.run(stateCtx) })
 	go d.breakers.run(stateCtx, d.breakerConfig)
-	swept := make(chan struct{})
-	go func() { defer close(swept); d.sweepLoop(stateCtx) }()
-	// The sweeper releases its lease before the connection goes away.
-	defer func() { stopState(); <-swept }()
+	bg.Go(func() { d.sweepLoop(stateCtx) })
+	// Run returns once its housekeeping has stopped; the sweeper releases
+	// its lease before the connection goes away.
+	defer func() { stopState(); bg.Wait() }()
 	adv := make(chan string, 256)
 	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", onAdvisory(adv))
 	if err != nil {
