@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -240,18 +241,22 @@ func cell(v any) string {
 	return fmt.Sprint(v)
 }
 
-// orderedKeys puts id-like keys first, then the rest sorted.
+// orderedKeys puts identifying keys first and long text last, the rest
+// sorted.
 func orderedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
+	first := []string{"id", "client_id", "name", "provider", "ok", "summary"}
 	rank := func(k string) int {
-		switch k {
-		case "id", "provider", "client_id", "ok", "summary":
-			return 0
+		if i := slices.Index(first, k); i >= 0 {
+			return i
 		}
-		return 1
+		if k == "detail" || k == "message" {
+			return len(first) + 1 // long text last
+		}
+		return len(first)
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if ri, rj := rank(keys[i]), rank(keys[j]); ri != rj {
