@@ -20,7 +20,21 @@ const (
 const (
 	DefaultWeight     = 1
 	DefaultMaxBacklog = 100_000
+	// DefaultMaxCallbackTargets is how many distinct Callback-URL origins
+	// a client may use at once unless it sets max_callback_targets.
+	DefaultMaxCallbackTargets = 20
+	// MaxCallbackTargetsLimit is the largest max_callback_targets.
+	MaxCallbackTargetsLimit = 1000
 )
+
+// CallbackTargets is the client's bound on distinct Callback-URL origins,
+// defaulted.
+func (c Client) CallbackTargets() int {
+	if c.MaxCallbackTargets <= 0 {
+		return DefaultMaxCallbackTargets
+	}
+	return c.MaxCallbackTargets
+}
 
 // Client is a partner (or operator) that authenticates to the broker.
 type Client struct {
@@ -34,6 +48,10 @@ type Client struct {
 	Quota            *Quota    `json:"quota,omitempty"`
 	Weight           int       `json:"weight,omitempty"`
 	MaxBacklog       int       `json:"max_backlog,omitempty"`
+	// MaxCallbackTargets bounds the distinct Callback-URL origins the
+	// client may use within CallbackOriginIdle; 0 means
+	// DefaultMaxCallbackTargets.
+	MaxCallbackTargets int `json:"max_callback_targets,omitempty"`
 	// ExternalIDs are the names this client has at external identity
 	// providers (the value of the IdP's client claim, e.g. an XSUAA
 	// "sb-…" client ID), for tokens the broker did not issue.
@@ -163,6 +181,9 @@ func (c Client) Validate() error {
 	}
 	if c.Weight < 0 || c.Weight > 1000 {
 		errs = append(errs, fmt.Errorf("weight %d must be 1..1000 (0 means the default, 1)", c.Weight))
+	}
+	if c.MaxCallbackTargets < 0 || c.MaxCallbackTargets > MaxCallbackTargetsLimit {
+		errs = append(errs, fmt.Errorf("max_callback_targets %d must be 1..%d (0 means the default, %d)", c.MaxCallbackTargets, MaxCallbackTargetsLimit, DefaultMaxCallbackTargets))
 	}
 	if c.MaxBacklog < 0 || c.MaxBacklog > MaxBacklog {
 		errs = append(errs, fmt.Errorf("max_backlog %d must be 0..%d", c.MaxBacklog, MaxBacklog))

@@ -26,7 +26,10 @@ type clientResource struct {
 	Quota            *catalog.Quota    `json:"quota,omitempty"`
 	Weight           int               `json:"weight"`
 	MaxBacklog       int               `json:"max_backlog"`
-	ExternalIDs      []string          `json:"external_ids,omitempty"`
+	// MaxCallbackTargets is the client's bound on distinct Callback-URL
+	// origins (defaulted).
+	MaxCallbackTargets int      `json:"max_callback_targets"`
+	ExternalIDs        []string `json:"external_ids,omitempty"`
 	// PreviousSecretExpiresAt is when the last replaced secret stops
 	// working, while a rotation overlap runs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
@@ -55,6 +58,7 @@ func newClientResource(c catalog.Client, now time.Time) clientResource {
 		ID: c.ID, Name: c.Name, Roles: nonNil(c.Roles), Enabled: c.Enabled, Grants: nonNil(c.Grants),
 		CallbackPrefixes: nonNil(c.CallbackPrefixes), Webhooks: c.Webhooks, Quota: c.Quota,
 		Weight: c.Weight, MaxBacklog: c.MaxBacklog, ExternalIDs: c.ExternalIDs,
+		MaxCallbackTargets: c.CallbackTargets(),
 	}
 	if r.Webhooks == nil {
 		r.Webhooks = []catalog.Webhook{}
@@ -106,7 +110,9 @@ type clientInput struct {
 	Quota            *catalog.Quota `json:"quota"`
 	Weight           int            `json:"weight"`
 	MaxBacklog       int            `json:"max_backlog"`
-	ExternalIDs      []string       `json:"external_ids"`
+	// MaxCallbackTargets bounds distinct Callback-URL origins; 0 = 20.
+	MaxCallbackTargets int      `json:"max_callback_targets"`
+	ExternalIDs        []string `json:"external_ids"`
 }
 
 // createdClient is the answer to a create: the only time the secrets are
@@ -138,7 +144,8 @@ func (s *Server) createClient(c *gin.Context) {
 		ID: in.ID, Name: in.Name, Roles: in.Roles, Enabled: in.Enabled == nil || *in.Enabled,
 		Grants: in.Grants, CallbackPrefixes: in.CallbackPrefixes, Quota: in.Quota,
 		Weight: in.Weight, MaxBacklog: in.MaxBacklog, ExternalIDs: in.ExternalIDs,
-		SecretHashes: []string{hash}, WebhookSecret: whsec,
+		MaxCallbackTargets: in.MaxCallbackTargets,
+		SecretHashes:       []string{hash}, WebhookSecret: whsec,
 	}
 	if in.Webhooks != nil {
 		cl.Webhooks = webhooks(in.Webhooks)
@@ -220,7 +227,9 @@ type clientPatch struct {
 	Quota            json.RawMessage `json:"quota"`
 	Weight           *int            `json:"weight"`
 	MaxBacklog       *int            `json:"max_backlog"`
-	ExternalIDs      *[]string       `json:"external_ids"`
+	// MaxCallbackTargets bounds distinct Callback-URL origins; 0 = 20.
+	MaxCallbackTargets *int      `json:"max_callback_targets"`
+	ExternalIDs        *[]string `json:"external_ids"`
 }
 
 // apply changes cl and returns the names of the fields that were set.
@@ -240,6 +249,7 @@ func (p clientPatch) apply(cl *catalog.Client) ([]string, error) {
 	set("webhooks", p.Webhooks != nil, func() { cl.Webhooks = webhooks(*p.Webhooks) })
 	set("weight", p.Weight != nil, func() { cl.Weight = *p.Weight })
 	set("max_backlog", p.MaxBacklog != nil, func() { cl.MaxBacklog = *p.MaxBacklog })
+	set("max_callback_targets", p.MaxCallbackTargets != nil, func() { cl.MaxCallbackTargets = *p.MaxCallbackTargets })
 	set("external_ids", p.ExternalIDs != nil, func() { cl.ExternalIDs = *p.ExternalIDs })
 	if p.Quota != nil {
 		fields = append(fields, "quota")

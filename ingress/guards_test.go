@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,4 +334,78 @@ clients:
 			}
 		})
 	}
+}
+
+// lanesOf reads cpibroker_callback_lanes of client from /metrics (-1:
+// no series).
+func lanesOf(t *testing.T, baseURL, client string) int {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "cpibroker_callback_lanes{") && strings.Contains(line, `client="`+client+`"`) {
+			f := strings.Fields(line)
+			n, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return int(n)
+		}
+	}
+	return -1
+}
+
+// Issue 12 point 4: one partner cannot open unbounded callback lanes: the
+// distinct Callback-URL origins of a client are bounded (429
+// too_many_callback_targets past max_callback_targets, configurable per
+// client), /metrics shows the lanes per client, and idle lanes retire.
+func TestCallbackTargetsBoundedPerClient(t *testing.T) {
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
+		c.LanesTTL = time.Millisecond
+		c.Delivery.IdleLaneTTL = 2 * time.Second
+	}})
+	a := adminOf(t, sys)
+	var hits atomic.Int64
+	var urls, prefixes []string
+	for range 4 {
+		rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			hits.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		t.Cleanup(rc.Close)
+		urls = append(urls, rc.URL+"/cb")
+		prefixes = append(prefixes, rc.URL+"/")
+	}
+	expectStatus(t, sendJSON(a, http.MethodPatch, "/admin/v1/clients/demo-partner",
+		map[string]any{"callback_prefixes": prefixes, "max_callback_targets": 3}), http.StatusOK)
+	expectProblem(t, sendJSON(a, http.MethodPatch, "/admin/v1/clients/demo-partner",
+		map[string]any{"max_callback_targets": 100000}), 400, "invalid_request")
+
+	p := sys.Partner()
+	cb := func(u string) http.Header { return http.Header{"Callback-URL": {u}} }
+	for _, u := range urls[:3] {
+		expectStatus(t, p.Submit("demo-echo", "text/plain", []byte("x"), cb(u)), http.StatusAccepted)
+	}
+	r := p.Submit("demo-echo", "text/plain", []byte("x"), cb(urls[3]))
+	expectProblem(t, r, http.StatusTooManyRequests, "too_many_callback_targets")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	// An origin already in use stays usable, under another path too.
+	expectStatus(t, p.Submit("demo-echo", "text/plain", []byte("x"), cb(urls[0]+"/again")), http.StatusAccepted)
+	// The bound is per client and configurable.
+	expectStatus(t, sendJSON(a, http.MethodPatch, "/admin/v1/clients/demo-partner",
+		map[string]any{"max_callback_targets": 4}), http.StatusOK)
+	expectStatus(t, p.Submit("demo-echo", "text/plain", []byte("x"), cb(urls[3])), http.StatusAccepted)
+
+	testkit.Eventually(t, 30*time.Second, "every callback delivered", func() bool { return hits.Load() == 5 })
+	testkit.Eventually(t, 30*time.Second, "4 lanes of demo-partner in /metrics", func() bool {
+		return lanesOf(t, sys.BaseURL, "demo-partner") == 4
+	})
+	// Idle lanes give their consumers back.
+	testkit.Eventually(t, 60*time.Second, "idle lanes retired", func() bool {
+		n := lanesOf(t, sys.BaseURL, "demo-partner")
+		return n == 0 || n == -1
+	})
 }

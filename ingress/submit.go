@@ -139,6 +139,9 @@ func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.
 		if err := s.deps.Guard.CheckURL(c, u); err != nil {
 			return sub, problem(http.StatusBadRequest, "callback_not_allowed", "Callback-URL: "+err.Error())
 		}
+		if perr := s.admitCallbackOrigin(c, cl.client, u); perr != nil {
+			return sub, perr
+		}
 		sub.CallbackURL = u
 	}
 	for _, name := range flow.Policy.ForwardHeaders {

@@ -87,6 +87,9 @@ type Config struct {
 	// BacklogTTL is how often the one backlog count (max_backlog checks
 	// and the backlog gauges) lists the JOBS consumers. Default 1s.
 	BacklogTTL time.Duration
+	// LanesTTL is how long the per-client delivery lane counts of
+	// /metrics are cached. Default 10s.
+	LanesTTL time.Duration
 	// Discovery tunes provider discovery (Tick, MinRediscover, backoff);
 	// the broker fills in the catalog, buckets, leases and logger.
 	Discovery discovery.Config

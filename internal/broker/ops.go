@@ -68,7 +68,10 @@ func (b *Broker) setupOps() error {
 		return err
 	}
 	b.Backlog = metrics.NewBacklogSampler(b.Resources.JS, b.Config.BacklogTTL)
-	return metrics.ObserveBacklog(exp.Provider, b.Backlog)
+	if err := metrics.ObserveBacklog(exp.Provider, b.Backlog); err != nil {
+		return err
+	}
+	return metrics.ObserveLanes(exp.Provider, metrics.NewLaneSampler(b.Resources.JS, b.Config.LanesTTL))
 }
 
 // runOps serves /healthz, /readyz and /metrics on the admin listener of a

@@ -102,8 +102,10 @@ type Resources struct {
 	Quota    jetstream.KeyValue
 	Breakers jetstream.KeyValue
 	Leases   jetstream.KeyValue
-	Payloads jetstream.ObjectStore
-	Layout   Layout
+	// Callbacks is the per-client set of recent Callback-URL origins.
+	Callbacks jetstream.KeyValue
+	Payloads  jetstream.ObjectStore
+	Layout    Layout
 }
 
 // Ensure creates or updates every stream, bucket and object store of the
@@ -177,6 +179,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 		{&r.Quota, jetstream.KeyValueConfig{Bucket: BucketQuota}},
 		{&r.Breakers, jetstream.KeyValueConfig{Bucket: BucketBreakers}},
 		{&r.Leases, jetstream.KeyValueConfig{Bucket: BucketLeases, LimitMarkerTTL: time.Minute}},
+		{&r.Callbacks, jetstream.KeyValueConfig{Bucket: BucketCallbacks}},
 	}
 	for _, b := range buckets {
 		b.cfg.Storage = jetstream.FileStorage

@@ -21,7 +21,10 @@ const (
 	BucketQuota    = "cpib-quota"
 	BucketBreakers = "cpib-breakers"
 	BucketLeases   = "cpib-leases"
-	ObjectPayloads = "cpib-payloads"
+	// BucketCallbacks holds, per client, the Callback-URL origins (lanes)
+	// it used lately: the bound on distinct callback targets.
+	BucketCallbacks = "cpib-callbacks"
+	ObjectPayloads  = "cpib-payloads"
 )
 
 // QueueSubject is where new jobs of a client for a flow wait.
