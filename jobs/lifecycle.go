@@ -97,10 +97,13 @@ func Accept(job *cpibv1.Job) *cpibv1.JobRecord {
 }
 
 // StartAttempt makes the message with stream sequence seq the owner of a
-// new attempt: queued → running, attempts+1.
+// new attempt: queued → running, attempts+1. A redelivery of the message
+// that owns a running attempt (its dispatcher died mid-call, or handed the
+// job back at shutdown) starts the next attempt too: running → running,
+// attempts+1, so the call is repeated and the run still ends once.
 func StartAttempt(seq uint64) Transition {
 	return Transition{TransitionStartAttempt, func(r *cpibv1.JobRecord, now time.Time) error {
-		if !queued(r) {
+		if !queued(r) && !(running(r) && r.GetDispatchSeq() == seq) {
 			return invalid(TransitionStartAttempt, r)
 		}
 		r.Status = cpibv1.JobStatus_JOB_STATUS_RUNNING

@@ -44,6 +44,10 @@ func TestLifecycle_every_transition(t *testing.T) {
 	}{
 		{"start attempt", jobs.StartAttempt(9), map[cpibv1.JobStatus]want{
 			sQueued: {sRunning, 1, 9, ""}, sRunning: refused, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
+		// The message that owns the running attempt, redelivered after its
+		// dispatcher died or handed it back at shutdown.
+		{"start attempt (redelivered owner)", jobs.StartAttempt(7), map[cpibv1.JobStatus]want{
+			sQueued: {sRunning, 1, 7, ""}, sRunning: {sRunning, 2, 7, ""}, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
 		{"release", jobs.Release(), map[cpibv1.JobStatus]want{
 			sQueued: refused, sRunning: {sQueued, 0, 0, ""}, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
 		{"schedule retry", jobs.ScheduleRetry(at), map[cpibv1.JobStatus]want{
