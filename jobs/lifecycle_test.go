@@ -115,6 +115,19 @@ func TestLifecycle_every_transition(t *testing.T) {
 	}
 }
 
+// TestLifecycle_resume: the redelivered message of a running attempt (its
+// dispatcher was killed mid-call) starts the attempt again; any other
+// message cannot.
+func TestLifecycle_resume(t *testing.T) {
+	r := &cpibv1.JobRecord{Id: "j", Run: 1, Status: sRunning, Attempts: 1, DispatchSeq: 7}
+	if err := jobs.StartAttempt(7).To(r, t0); err != nil || r.GetStatus() != sRunning || r.GetAttempts() != 2 || r.GetDispatchSeq() != 7 {
+		t.Fatalf("resume: %v %v", err, r)
+	}
+	if err := jobs.StartAttempt(8).To(r, t0); !errors.Is(err, jobs.ErrInvalidTransition) {
+		t.Fatalf("another message started a running attempt: %v", err)
+	}
+}
+
 // TestLifecycle_ownership: which message drives a run, which waits, and
 // which re-publishes the terminal event.
 func TestLifecycle_ownership(t *testing.T) {
