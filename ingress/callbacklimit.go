@@ -61,7 +61,7 @@ func (s *Server) admitCallbackOrigin(ctx context.Context, cl catalog.Client, u s
 		}
 		if _, ok := origins[lane]; !ok && len(origins) >= limit {
 			return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_callback_targets",
-				Detail: fmt.Sprintf("this client already uses %d distinct Callback-URL origins (scheme, host, port), its limit; an origin unused for %s frees its place", len(origins), callbackOriginIdle),
+				Detail:     fmt.Sprintf("this client already uses %d distinct Callback-URL origins (scheme, host, port), its limit; an origin unused for %s frees its place", len(origins), callbackOriginIdle),
 				RetryAfter: int(callbackOriginTouch / time.Second)}
 		}
 		origins[lane] = now.Unix()
@@ -80,4 +80,3 @@ func (s *Server) admitCallbackOrigin(ctx context.Context, cl catalog.Client, u s
 	}
 	return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "callback targets are contended; retry", RetryAfter: 1}
 }
-
