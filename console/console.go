@@ -36,6 +36,9 @@ type Console struct {
 	// (a scrape refreshes caches such as the backlog gauges').
 	opened   chan struct{}
 	openOnce sync.Once
+	// runs are the discoveries started from the console, by provider.
+	runsMu sync.Mutex
+	runs   map[string]*discoverRun
 }
 
 // New builds the console.
@@ -52,7 +55,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, render: r, hist: &history{keep: cfg.Window}, opened: make(chan struct{}),
+	c := &Console{cfg: cfg, render: r, hist: &history{keep: cfg.Window}, opened: make(chan struct{}), runs: map[string]*discoverRun{},
 		sessions: webui.NewSessions("cpib_console", Base, cfg.MaxSessions, cfg.Now)}
 	c.routes()
 	return c, nil
@@ -184,6 +187,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+Base+"/providers", c.signedIn(c.providers))
 	m.HandleFunc("POST "+Base+"/providers/{id}/test", c.signedIn(c.providerTest))
 	m.HandleFunc("POST "+Base+"/providers/{id}/discover", c.signedIn(c.providerDiscover))
+	m.HandleFunc("GET "+Base+"/providers/{id}/discovery", c.signedIn(c.providerDiscovery))
 	m.HandleFunc("GET "+Base+"/flows", c.signedIn(c.flows))
 	m.HandleFunc("GET "+Base+"/flows/{id}", c.signedIn(c.flow))
 	m.HandleFunc("POST "+Base+"/flows/{id}", c.signedIn(c.flowPolicy))

@@ -1,10 +1,12 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/cpibroker/cpibroker/internal/webui"
 )
@@ -78,8 +80,103 @@ func (c *Console) providerTest(w http.ResponseWriter, r *http.Request, s *webui.
 	c.providerAction(w, r, s, "test", "Test Connection")
 }
 
+// discoverTimeout bounds a discovery the console started.
+const discoverTimeout = 3 * time.Minute
+
+// discoverRun is a discovery the console started: Result (or Problem)
+// when it ended.
+type discoverRun struct {
+	done    bool
+	result  map[string]any
+	problem string
+}
+
+// providerDiscover starts a discovery without waiting for it and shows its
+// progress page.
 func (c *Console) providerDiscover(w http.ResponseWriter, r *http.Request, s *webui.Session) {
-	c.providerAction(w, r, s, "discover", "Discovery")
+	id := r.PathValue("id")
+	path := "/admin/v1/providers/" + url.PathEscape(id)
+	resp := c.call(r, s, http.MethodGet, path, nil)
+	if c.expired(w, r, resp) {
+		return
+	}
+	if !resp.OK() {
+		back(w, r, s, Base+"/providers", "Discovery failed: "+resp.Problem())
+		return
+	}
+	c.runsMu.Lock()
+	if run := c.runs[id]; run == nil || run.done {
+		run = &discoverRun{}
+		c.runs[id] = run
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), discoverTimeout)
+		from, token := r.Clone(ctx), s.Token
+		go func() {
+			defer cancel()
+			resp := c.api.Load().JSON(from, token, http.MethodPost, path+"/discover", nil)
+			var res map[string]any
+			problem := ""
+			if resp.OK() {
+				_ = resp.Decode(&res)
+			} else {
+				problem = resp.Problem()
+			}
+			c.runsMu.Lock()
+			run.done, run.result, run.problem = true, res, problem
+			c.runsMu.Unlock()
+		}()
+	}
+	c.runsMu.Unlock()
+	http.Redirect(w, r, Base+"/providers/"+url.PathEscape(id)+"/discovery", http.StatusSeeOther)
+}
+
+// discoveryData is the progress page of a discovery the console started.
+type discoveryData struct {
+	Provider string
+	Running  map[string]any
+	Result   map[string]any
+	Problem  string
+	Done     bool
+}
+
+func (d discoveryData) refresh() int {
+	if d.Done {
+		return 0
+	}
+	return 1
+}
+
+// providerDiscovery shows the progress of the provider's discovery (counts
+// so far, read from the admin API), then its result.
+func (c *Console) providerDiscovery(w http.ResponseWriter, r *http.Request, s *webui.Session) {
+	id := r.PathValue("id")
+	c.runsMu.Lock()
+	run := c.runs[id]
+	var d discoveryData
+	if run != nil {
+		d = discoveryData{Done: run.done, Result: run.result, Problem: run.problem}
+	}
+	c.runsMu.Unlock()
+	if run == nil {
+		back(w, r, s, Base+"/providers", "No discovery of "+id+" was started here.")
+		return
+	}
+	d.Provider = id
+	if !d.Done {
+		resp := c.call(r, s, http.MethodGet, "/admin/v1/providers/"+url.PathEscape(id), nil)
+		if c.expired(w, r, resp) {
+			return
+		}
+		var p struct {
+			Discovery struct {
+				Running map[string]any `json:"running"`
+			} `json:"discovery"`
+		}
+		if resp.OK() {
+			_ = resp.Decode(&p)
+		}
+		d.Running = p.Discovery.Running
+	}
+	c.page(w, r, s, http.StatusOK, "discovery", "Discovery of "+id, d, "")
 }
 
 func (c *Console) flows(w http.ResponseWriter, r *http.Request, s *webui.Session) {

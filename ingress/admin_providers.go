@@ -19,6 +19,7 @@ import (
 type Discoverer interface {
 	Discover(ctx context.Context, provider string) (discovery.Result, error)
 	Last(ctx context.Context, provider string) (discovery.Result, error)
+	Running(ctx context.Context, provider string) (discovery.Progress, error)
 	Test(ctx context.Context, p catalog.Provider) discovery.Report
 }
 
@@ -43,6 +44,14 @@ type providerResource struct {
 	// call, since when, and why not.
 	Health    *catalog.ProviderHealth `json:"health,omitempty"`
 	Discovery *discovery.Result       `json:"last_discovery,omitempty"`
+	// Discovering is there while a discovery of the provider runs (in any
+	// process): {"running": {pages, artifacts, entry_points, started_at, …}}.
+	Discovering *discoveryState `json:"discovery,omitempty"`
+}
+
+// discoveryState is the discovery now running.
+type discoveryState struct {
+	Running discovery.Progress `json:"running"`
 }
 
 func (s *Server) providerResource(c *gin.Context, p catalog.Provider, withDiscovery bool) providerResource {
@@ -50,6 +59,9 @@ func (s *Server) providerResource(c *gin.Context, p catalog.Provider, withDiscov
 	if withDiscovery && s.deps.Discovery != nil {
 		if last, err := s.deps.Discovery.Last(c, p.ID); err == nil {
 			r.Discovery = &last
+		}
+		if run, err := s.deps.Discovery.Running(c, p.ID); err == nil {
+			r.Discovering = &discoveryState{Running: run}
 		}
 	}
 	return r

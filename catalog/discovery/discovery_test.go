@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,5 +337,78 @@ func TestConnection(t *testing.T) {
 	p.API.TokenURL = "https://acme.authentication.eu10.hana.ondemand.example/oauth/token"
 	if rep := r.Test(ctx, p); rep.OK || !strings.Contains(rep.Summary, "cannot resolve host acme.authentication.eu10.hana.ondemand.example (DNS)") {
 		t.Fatalf("DNS failure: %+v", rep)
+	}
+}
+
+// TestDiscoverProgress: while a large tenant is read, the progress (pages,
+// artifacts, entry points, started_at) is in KV for any process to show;
+// when the discovery ends it is gone and the outcome is there.
+func TestDiscoverProgress(t *testing.T) {
+	_, _, res := testkit.NATS(t)
+	sim := startSim(t, cpisim.Config{ODataPageSize: 250}, cpisim.GeneratedIFlows(1000)...)
+	// The tenant's API answers through a gate that holds the third page
+	// until the test has seen the progress of the first ones.
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var reads atomic.Int32
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/api/v1/") && reads.Add(1) == 3 {
+			close(blocked)
+			<-release
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(gate.Close)
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	n := newNode(t, res, "a", nil, nil)
+	p := cpiProvider("big", sim)
+	p.API.URL = gate.URL
+	putProvider(t, n.store, p)
+	ctx := context.Background()
+	if _, err := n.runner.Running(ctx, "big"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("progress before any discovery: %v", err)
+	}
+	type outcome struct {
+		res discovery.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := n.runner.Discover(ctx, "big")
+		done <- outcome{r, err}
+	}()
+	select {
+	case <-blocked:
+	case o := <-done:
+		t.Fatalf("discovery ended before its third page: %+v %v", o.res, o.err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the third page was never asked for")
+	}
+	var pr discovery.Progress
+	testkit.Eventually(t, 10*time.Second, "progress of the first pages", func() bool {
+		var err error
+		pr, err = n.runner.Running(ctx, "big")
+		return err == nil && pr.Pages >= 1
+	})
+	if pr.Provider != "big" || pr.StartedAt.IsZero() || pr.Artifacts < 250 || pr.Artifacts > 500 || pr.Pages > 2 || pr.EntryPoints != 0 {
+		t.Fatalf("progress while the artifacts are read: %+v", pr)
+	}
+	close(release)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("discovery did not end")
+	}
+	if o.err != nil || !o.res.OK || o.res.Endpoints != 1000 || !o.res.StartedAt.Equal(pr.StartedAt) {
+		t.Fatalf("discovery: %+v %v (progress started %s)", o.res, o.err, pr.StartedAt)
+	}
+	if _, err := n.runner.Running(ctx, "big"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("progress after the discovery: %v", err)
 	}
 }

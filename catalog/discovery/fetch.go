@@ -77,7 +77,7 @@ func apiRoot(u string) string {
 
 // fetchCPI reads a tenant's started artifacts and service endpoints. It
 // returns the callable entry points and how many endpoints were skipped.
-func (r *Runner) fetchCPI(ctx context.Context, p catalog.Provider) ([]endpoint, int, error) {
+func (r *Runner) fetchCPI(ctx context.Context, p catalog.Provider, prog *progress) ([]endpoint, int, error) {
 	hc, err := r.authClient(ctx, p, *p.API)
 	if err != nil {
 		return nil, 0, fmt.Errorf("api credentials: %w", err)
@@ -89,6 +89,7 @@ func (r *Runner) fetchCPI(ctx context.Context, p catalog.Provider) ([]endpoint, 
 		// at the configured pace again.
 		Limiter: rate.NewLimiter(rate.Limit(r.cfg.RequestsPerSecond), paceBurst),
 	}
+	c.Page = func(int) { prog.page(ctx) }
 	started := map[string]bool{}
 	if err := c.GetAll(ctx, "IntegrationRuntimeArtifacts", func(raw json.RawMessage) error {
 		var a odata.RuntimeArtifact
@@ -96,6 +97,7 @@ func (r *Runner) fetchCPI(ctx context.Context, p catalog.Provider) ([]endpoint, 
 			return fmt.Errorf("IntegrationRuntimeArtifacts: %w", err)
 		}
 		started[a.ID] = a.Status == "" || strings.EqualFold(a.Status, "STARTED")
+		prog.artifact()
 		return nil
 	}); err != nil {
 		return nil, 0, err
@@ -107,6 +109,7 @@ func (r *Runner) fetchCPI(ctx context.Context, p catalog.Provider) ([]endpoint, 
 		if err := json.Unmarshal(raw, &se); err != nil {
 			return fmt.Errorf("ServiceEndpoints: %w", err)
 		}
+		prog.entryPoint()
 		u := entryURL(se)
 		if !callable(se.Protocol) || u == "" {
 			skipped++

@@ -206,10 +206,12 @@ func (r *Runner) discover(ctx context.Context, id string) (Result, error) {
 	res := Result{Provider: id, StartedAt: r.cfg.Now(), Config: configHash(p)}
 	var eps []endpoint
 	var err error
+	prog := r.newProgress(id, res.StartedAt)
+	defer prog.done(ctx)
 	if p.Type == catalog.ProviderHTTP {
 		eps = declared(p)
 	} else {
-		eps, res.Skipped, err = r.fetchCPI(ctx, p)
+		eps, res.Skipped, err = r.fetchCPI(ctx, p, prog)
 		r.noteAPICredentials(ctx, p.ID, err)
 	}
 	if err == nil {

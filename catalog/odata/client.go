@@ -71,6 +71,10 @@ type Client struct {
 	MaxRateLimited int
 	// Log receives retries and progress. Default: discard.
 	Log *slog.Logger
+	// Page, when set, is called by GetAll after each page it read with
+	// the number of entities the page held (after each of them was
+	// handled), so that a long read can report its progress.
+	Page func(entities int)
 }
 
 func (c *Client) defaults() {
@@ -146,6 +150,9 @@ func (c *Client) GetAll(ctx context.Context, pathAndQuery string, each func(json
 			}
 		}
 		total += len(p.Results)
+		if c.Page != nil {
+			c.Page(len(p.Results))
+		}
 		if p.Next == "" {
 			return nil
 		}

@@ -201,8 +201,11 @@ func adminSchemas() obj {
 			"action": obj{"type": "string"}, "target": obj{"type": "string"}, "source": obj{"type": "string"},
 			"outcome": obj{"type": "string"}, "detail": obj{"type": "string"},
 		}},
-		"KeyPage":      page("Object"),
-		"Provider":     obj{"type": "object", "required": []any{"id", "type"}, "properties": obj{"id": obj{"type": "string"}, "type": obj{"type": "string", "enum": []any{"cpi", "http"}}, "title": obj{"type": "string"}, "runtime": object, "api": object}},
+		"KeyPage": page("Object"),
+		"Provider": obj{"type": "object", "required": []any{"id", "type"}, "properties": obj{"id": obj{"type": "string"}, "type": obj{"type": "string", "enum": []any{"cpi", "http"}}, "title": obj{"type": "string"}, "runtime": object, "api": object,
+			"discovery": obj{"type": "object", "description": "present while a discovery runs", "properties": obj{"running": obj{"type": "object", "properties": obj{
+				"provider": obj{"type": "string"}, "started_at": obj{"type": "string", "format": "date-time"}, "updated_at": obj{"type": "string", "format": "date-time"},
+				"pages": obj{"type": "integer"}, "artifacts": obj{"type": "integer"}, "entry_points": obj{"type": "integer"}}}}}}},
 		"ProviderPage": page("Provider"),
 		"Flow": obj{"type": "object", "required": []any{"id", "provider", "status"}, "properties": obj{
 			"id": obj{"type": "string"}, "provider": obj{"type": "string"}, "status": obj{"type": "string", "enum": []any{"enabled", "disabled", "unavailable"}},
