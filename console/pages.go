@@ -109,10 +109,10 @@ func (c *Console) providerDiscover(w http.ResponseWriter, r *http.Request, s *we
 		run = &discoverRun{}
 		c.runs[id] = run
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), discoverTimeout)
-		from, token := r.Clone(ctx), s.Token
+		from, token, api := r.Clone(ctx), s.Token, c.api.Load()
 		go func() {
 			defer cancel()
-			resp := c.api.Load().JSON(from, token, http.MethodPost, path+"/discover", nil)
+			resp := api.JSON(from, token, http.MethodPost, path+"/discover", nil)
 			var res map[string]any
 			problem := ""
 			if resp.OK() {
