@@ -50,14 +50,14 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 		unlimited(p)
 		p.BackoffBase, p.BackoffCap = catalog.Duration(10*time.Millisecond), catalog.Duration(10*time.Millisecond)
 		p.Breaker.ConsecutiveFailures = 2
-		p.Breaker.OpenFor = catalog.Duration(10 * time.Second) // longer than the checks below take under load
+		p.Breaker.OpenFor = catalog.Duration(20 * time.Second) // longer than the checks below take under load (-race on 2 cores)
 	})
 	healthy := sys.AddFlow(cpisim.IFlow{ID: "Sturdy", Name: "Sturdy", Address: "/t/sturdy"}, unlimited)
 	p := sys.Partner()
 	admin := adminPartner(t, sys)
 	// Four jobs on three dispatchers: one of them makes two calls and trips.
 	first := submitN(t, p, flow, 4)
-	testkit.Eventually(t, 30*time.Second, "breaker open everywhere", func() bool {
+	testkit.Eventually(t, 20*time.Second, "breaker open everywhere", func() bool {
 		for _, d := range cl.disps {
 			if d.BreakerStates()[flow] != "open" {
 				return false
@@ -84,7 +84,7 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range first {
-		if j := p.WaitJob(id, 30*time.Second); j.Status != "succeeded" || j.Attempts < 1 {
+		if j := p.WaitJob(id, 45*time.Second); j.Status != "succeeded" || j.Attempts < 1 {
 			t.Fatalf("job that failed before the breaker opened: %+v", j)
 		}
 	}

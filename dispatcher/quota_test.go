@@ -76,7 +76,7 @@ func submitN(t *testing.T, p *testkit.Partner, flow string, n int) []string {
 // dispatcher still holds unreported tokens; then it returns the calls.
 func (cl *cluster) settled(t *testing.T, iflow, pair, reason string, want int) {
 	t.Helper()
-	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("%d calls then a %s wait", want, reason), func() bool {
+	testkit.Eventually(t, 45*time.Second, fmt.Sprintf("%d calls then a %s wait", want, reason), func() bool {
 		if cl.sys.Sim.CallCount(iflow) < want || cl.sys.Sim.InFlight(iflow) != 0 {
 			return false
 		}
