@@ -29,6 +29,7 @@ type Console struct {
 	api      atomic.Pointer[webui.API]
 	sessions *webui.Sessions
 	render   *webui.Renderer
+	gate     *webui.Gate
 	hist     *history
 	mux      *http.ServeMux
 	// opened is closed by the first request: sampling starts then, so a
@@ -57,6 +58,8 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{cfg: cfg, render: r, hist: &history{keep: cfg.Window}, opened: make(chan struct{}), runs: map[string]*discoverRun{},
 		sessions: webui.NewSessions("cpib_console", Base, cfg.MaxSessions, cfg.Now)}
+	c.gate = &webui.Gate{App: "Console", Base: Base, API: &c.api, Sessions: c.sessions, Render: r,
+		MaxForm: 1 << 20, Admit: adminOnly}
 	c.routes()
 	return c, nil
 }
@@ -108,28 +111,12 @@ func (c *Console) call(r *http.Request, s *webui.Session, method, path string, b
 	return c.api.Load().JSON(r, s.Token, method, path, body)
 }
 
-type handler func(w http.ResponseWriter, r *http.Request, s *webui.Session)
+type handler = webui.Handler
 
 // signedIn wraps a page: without a live session it goes to sign-in; a
 // state-changing request must carry the session's CSRF token and come
 // from this origin.
-func (c *Console) signedIn(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s := c.sessions.Get(r)
-		if s == nil || c.api.Load() == nil {
-			http.Redirect(w, r, Base+"/signin", http.StatusSeeOther)
-			return
-		}
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if !webui.ValidForm(r, s) {
-				http.Error(w, "the form expired or came from another site; reload the page and try again", http.StatusForbidden)
-				return
-			}
-		}
-		h(w, r, s)
-	}
-}
+func (c *Console) signedIn(h handler) http.HandlerFunc { return c.gate.SignedIn(h) }
 
 var nav = []struct{ path, label string }{
 	{"/", "Overview"}, {"/providers", "Providers"}, {"/flows", "Flows"}, {"/clients", "Clients"},
@@ -177,8 +164,8 @@ func (c *Console) expired(w http.ResponseWriter, r *http.Request, resp webui.Res
 func (c *Console) routes() {
 	m := http.NewServeMux()
 	m.Handle("GET "+Base+"/static/", webui.Static(Base+"/static/"))
-	m.HandleFunc("GET "+Base+"/signin", c.signinPage)
-	m.HandleFunc("POST "+Base+"/signin", c.signin)
+	m.HandleFunc("GET "+Base+"/signin", c.gate.SignInPage)
+	m.HandleFunc("POST "+Base+"/signin", c.gate.SignIn)
 	m.HandleFunc("POST "+Base+"/signout", c.signedIn(func(w http.ResponseWriter, r *http.Request, _ *webui.Session) {
 		c.sessions.End(w, r)
 		http.Redirect(w, r, Base+"/signin", http.StatusSeeOther)
@@ -213,42 +200,12 @@ func (c *Console) routes() {
 	c.mux = m
 }
 
-// signinPage shows the sign-in form.
-func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
-	if c.sessions.Get(r) != nil {
-		http.Redirect(w, r, Base+"/", http.StatusSeeOther)
-		return
-	}
-	c.render.Render(w, http.StatusOK, "signin", webui.Page{App: "Console", Base: Base, Title: "Sign in"})
-}
-
-// signin exchanges admin client credentials for a token and a session.
-func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	fail := func(status int, msg string) {
-		c.render.Render(w, status, "signin", webui.Page{App: "Console", Base: Base, Title: "Sign in", Error: msg})
-	}
-	api := c.api.Load()
-	if api == nil || !webui.ValidForm(r, nil) {
-		fail(http.StatusForbidden, "The sign-in form came from another site.")
-		return
-	}
-	id, secret := strings.TrimSpace(r.PostFormValue("client_id")), r.PostFormValue("client_secret")
-	tok, err := api.SignIn(r, id, secret)
-	switch {
-	case errors.Is(err, webui.ErrSignIn):
-		fail(http.StatusUnauthorized, "The client ID or secret is wrong.")
-		return
-	case err != nil:
-		fail(http.StatusServiceUnavailable, err.Error())
-		return
-	}
+// adminOnly refuses a sign-in whose client has no admin role.
+func adminOnly(r *http.Request, api *webui.API, tok webui.Token) string {
 	if resp := api.Do(r, tok.AccessToken, http.MethodGet, "/admin/v1/flows?limit=1", nil, ""); resp.Status == http.StatusForbidden {
-		fail(http.StatusForbidden, "This client has no admin role; the console is for operators.")
-		return
+		return "This client has no admin role; the console is for operators."
 	}
-	c.sessions.Start(w, r, id, tok)
-	http.Redirect(w, r, Base+"/", http.StatusSeeOther)
+	return ""
 }
 
 // list reads {"items":[...]} from an admin listing.

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,25 +9,11 @@ import (
 	"github.com/cpibroker/cpibroker/internal/webui"
 )
 
-type handler func(w http.ResponseWriter, r *http.Request, s *webui.Session)
+type handler = webui.Handler
 
-func (p *Portal) signedIn(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s := p.sessions.Get(r)
-		if s == nil || p.api.Load() == nil {
-			http.Redirect(w, r, Base+"/signin", http.StatusSeeOther)
-			return
-		}
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxTryBody+64<<10)
-			if !webui.ValidForm(r, s) {
-				http.Error(w, "the form expired or came from another site; reload the page and try again", http.StatusForbidden)
-				return
-			}
-		}
-		h(w, r, s)
-	}
-}
+// signedIn wraps a page: without a live session it goes to sign-in; a
+// form post must carry the session's CSRF token and come from this origin.
+func (p *Portal) signedIn(h handler) http.HandlerFunc { return p.gate.SignedIn(h) }
 
 var nav = []struct{ path, label string }{
 	{"/", "Flows"}, {"/jobs", "Jobs and events"}, {"/webhooks", "Webhooks"}, {"/code", "Code snippets"},
@@ -72,8 +57,8 @@ func (p *Portal) expired(w http.ResponseWriter, r *http.Request, resp webui.Resp
 func (p *Portal) routes() {
 	m := http.NewServeMux()
 	m.Handle("GET "+Base+"/static/", webui.Static(Base+"/static/"))
-	m.HandleFunc("GET "+Base+"/signin", p.signinPage)
-	m.HandleFunc("POST "+Base+"/signin", p.signin)
+	m.HandleFunc("GET "+Base+"/signin", p.gate.SignInPage)
+	m.HandleFunc("POST "+Base+"/signin", p.gate.SignIn)
 	m.HandleFunc("POST "+Base+"/signout", p.signedIn(func(w http.ResponseWriter, r *http.Request, _ *webui.Session) {
 		p.sessions.End(w, r)
 		http.Redirect(w, r, Base+"/signin", http.StatusSeeOther)
@@ -90,38 +75,6 @@ func (p *Portal) routes() {
 		http.Error(w, "no such page", http.StatusNotFound)
 	})
 	p.mux = m
-}
-
-func (p *Portal) signinPage(w http.ResponseWriter, r *http.Request) {
-	if p.sessions.Get(r) != nil {
-		http.Redirect(w, r, Base+"/", http.StatusSeeOther)
-		return
-	}
-	p.render.Render(w, http.StatusOK, "signin", webui.Page{App: "Portal", Base: Base, Title: "Sign in"})
-}
-
-func (p *Portal) signin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	fail := func(status int, msg string) {
-		p.render.Render(w, status, "signin", webui.Page{App: "Portal", Base: Base, Title: "Sign in", Error: msg})
-	}
-	api := p.api.Load()
-	if api == nil || !webui.ValidForm(r, nil) {
-		fail(http.StatusForbidden, "The sign-in form came from another site.")
-		return
-	}
-	id := strings.TrimSpace(r.PostFormValue("client_id"))
-	tok, err := api.SignIn(r, id, r.PostFormValue("client_secret"))
-	switch {
-	case errors.Is(err, webui.ErrSignIn):
-		fail(http.StatusUnauthorized, "The client ID or secret is wrong.")
-		return
-	case err != nil:
-		fail(http.StatusServiceUnavailable, err.Error())
-		return
-	}
-	p.sessions.Start(w, r, id, tok)
-	http.Redirect(w, r, Base+"/", http.StatusSeeOther)
 }
 
 func (p *Portal) list(w http.ResponseWriter, r *http.Request, s *webui.Session, path string) ([]map[string]any, string, string, bool) {

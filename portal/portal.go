@@ -61,6 +61,7 @@ type Portal struct {
 	api      atomic.Pointer[webui.API]
 	sessions *webui.Sessions
 	render   *webui.Renderer
+	gate     *webui.Gate
 	mux      *http.ServeMux
 }
 
@@ -79,6 +80,8 @@ func New(cfg Config) (*Portal, error) {
 		return nil, err
 	}
 	p := &Portal{cfg: cfg, render: r, sessions: webui.NewSessions("cpib_portal", Base, cfg.MaxSessions, cfg.Now)}
+	p.gate = &webui.Gate{App: "Portal", Base: Base, API: &p.api, Sessions: p.sessions, Render: r,
+		MaxForm: cfg.MaxTryBody + 64<<10}
 	p.routes()
 	return p, nil
 }
