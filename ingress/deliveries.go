@@ -20,19 +20,40 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// ownJob resolves the {id} of a partner route to a job of the caller
+// (404 for another client's job); false when the answer is written.
+func (s *Server) ownJob(c *gin.Context) (client, id string, ok bool) {
+	if id, ok = jobID(c); !ok {
+		return "", "", false
+	}
+	client = callerOf(c).client.ID
+	if _, _, err := s.deps.Jobs.GetOwned(c, client, id); err != nil {
+		writeProblem(c, err)
+		return "", "", false
+	}
+	return client, id, true
+}
+
+// anyJob resolves the {id} of an admin route to any client's job and
+// that job's client; false when the answer is written.
+func (s *Server) anyJob(c *gin.Context) (client, id string, ok bool) {
+	if id, ok = jobID(c); !ok {
+		return "", "", false
+	}
+	rec, _, err := s.deps.Jobs.Get(c, id)
+	if err != nil {
+		writeProblem(c, err)
+		return "", "", false
+	}
+	return rec.GetClient(), id, true
+}
+
 // getDeliveries is GET /v1/jobs/{id}/deliveries: every logged callback
 // attempt of the caller's job, oldest first.
 func (s *Server) getDeliveries(c *gin.Context) {
-	id, ok := jobID(c)
-	if !ok {
-		return
+	if client, id, ok := s.ownJob(c); ok {
+		s.writeDeliveries(c, client, id)
 	}
-	cl := callerOf(c)
-	if _, _, err := s.deps.Jobs.GetOwned(c, cl.client.ID, id); err != nil {
-		writeProblem(c, err)
-		return
-	}
-	s.writeDeliveries(c, cl.client.ID, id)
 }
 
 func (s *Server) writeDeliveries(c *gin.Context, client, id string) {
@@ -97,15 +118,9 @@ func (s *Server) traceOf(ctx context.Context, rec *cpibv1.JobRecord) string {
 
 // getAdminDeliveries is GET /admin/v1/jobs/{id}/deliveries.
 func (s *Server) getAdminDeliveries(c *gin.Context) {
-	id, ok := jobID(c)
-	if !ok {
-		return
+	if client, id, ok := s.anyJob(c); ok {
+		s.writeDeliveries(c, client, id)
 	}
-	if _, _, err := s.deps.Jobs.Get(c, id); err != nil {
-		writeProblem(c, err)
-		return
-	}
-	s.writeDeliveries(c, "", id)
 }
 
 // jobSearchScan bounds how many record writes one admin job search looks
@@ -262,30 +277,16 @@ type resentPage struct {
 // event is delivered again to every target it went to (202), or 409
 // nothing_to_resend when no attempt is logged or its event is gone.
 func (s *Server) resendDeliveries(c *gin.Context) {
-	id, ok := jobID(c)
-	if !ok {
-		return
+	if client, id, ok := s.ownJob(c); ok {
+		s.resend(c, client, id)
 	}
-	cl := callerOf(c)
-	if _, _, err := s.deps.Jobs.GetOwned(c, cl.client.ID, id); err != nil {
-		writeProblem(c, err)
-		return
-	}
-	s.resend(c, cl.client.ID, id)
 }
 
 // resendAdminDeliveries is POST /admin/v1/jobs/{id}/deliveries/resend.
 func (s *Server) resendAdminDeliveries(c *gin.Context) {
-	id, ok := jobID(c)
-	if !ok {
-		return
+	if client, id, ok := s.anyJob(c); ok {
+		s.resend(c, client, id)
 	}
-	rec, _, err := s.deps.Jobs.Get(c, id)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	s.resend(c, rec.GetClient(), id)
 }
 
 func (s *Server) resend(c *gin.Context, client, id string) {
@@ -327,29 +328,16 @@ func (s *Server) listWebhooks(c *gin.Context) {
 // getAttempts is GET /v1/jobs/{id}/attempts: the failed CPI calls of the
 // caller's job, oldest first (a successful call is the job's result).
 func (s *Server) getAttempts(c *gin.Context) {
-	id, ok := jobID(c)
-	if !ok {
-		return
+	if client, id, ok := s.ownJob(c); ok {
+		s.writeAttempts(c, client, id)
 	}
-	cl := callerOf(c)
-	if _, _, err := s.deps.Jobs.GetOwned(c, cl.client.ID, id); err != nil {
-		writeProblem(c, err)
-		return
-	}
-	s.writeAttempts(c, cl.client.ID, id)
 }
 
 // getAdminAttempts is GET /admin/v1/jobs/{id}/attempts.
 func (s *Server) getAdminAttempts(c *gin.Context) {
-	id, ok := jobID(c)
-	if !ok {
-		return
+	if client, id, ok := s.anyJob(c); ok {
+		s.writeAttempts(c, client, id)
 	}
-	if _, _, err := s.deps.Jobs.Get(c, id); err != nil {
-		writeProblem(c, err)
-		return
-	}
-	s.writeAttempts(c, "", id)
 }
 
 func (s *Server) writeAttempts(c *gin.Context, client, id string) {
