@@ -209,7 +209,10 @@ func TestDLQReplayStartsANewRun(t *testing.T) {
 // the RateLimit headers, which a client with a quota also gets on 202s.
 func TestBacklogFull(t *testing.T) {
 	t.Parallel()
-	sys := testkit.Start(t, testkit.Options{})
+	// One listing of the consumers, at start, and no background listing
+	// during the submits: the counts below are exact, not racing a refresh.
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) { c.BacklogTTL = time.Hour }})
+	testkit.Eventually(t, 10*time.Second, "the first backlog listing", func() bool { return !sys.Broker.Backlog.Listed().IsZero() })
 	flow := sys.AddFlow(cpisim.IFlow{ID: "Pile", Name: "Pile", Address: "/t/pile"}, unlimited)
 	secret := "secret-piler-0123456789"
 	h, _ := catalog.HashSecret(secret)
@@ -243,6 +246,7 @@ func TestBacklogFull(t *testing.T) {
 	// Once the backlog drains, submits are accepted again.
 	sys.Broker.Dispatcher.Resume()
 	testkit.Eventually(t, 20*time.Second, "accepted again", func() bool {
+		sys.Broker.Backlog.Refresh(context.Background())
 		return p.Submit(flow, "text/plain", []byte("x"), nil).Status == http.StatusAccepted
 	})
 }

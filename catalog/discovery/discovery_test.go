@@ -254,6 +254,14 @@ func TestPeriodicOneRunnerAcrossProcesses(t *testing.T) {
 		_, okB := b.store.Flow("acme-flaky")
 		return okA && okB
 	})
+	// The flows are applied before the outcome is recorded: wait for the
+	// record of the first period, or it could be stamped with the advanced
+	// clock and make the second period look already done.
+	first := clk.Now()
+	testkit.Eventually(t, 5*time.Second, "first period recorded", func() bool {
+		last, err := b.runner.Last(context.Background(), "acme")
+		return err == nil && last.FinishedAt.Equal(first)
+	})
 	if got := sim.APIRequests(); got != 2 {
 		t.Fatalf("%d API requests after the first period, want 2 (one discovery)", got)
 	}

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -40,6 +41,8 @@ type BacklogSampler struct {
 	last     []Backlog
 	byClient map[string]int // pending + in flight, new and retry jobs
 	since    map[string]int // accepted since the last listing
+
+	listed func() // test hook: runs between a listing and its commit
 }
 
 // NewBacklogSampler samples the consumers of js's JOBS stream at most
@@ -56,7 +59,7 @@ func (b *BacklogSampler) Run(ctx context.Context) {
 	t := time.NewTicker(b.ttl)
 	defer t.Stop()
 	for {
-		b.refresh(ctx, true)
+		b.Refresh(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -84,12 +87,22 @@ func (b *BacklogSampler) Queued(client string) int {
 	return b.byClient[client] + b.since[client]
 }
 
+// Listed is when the last listing was taken; zero before the first.
+func (b *BacklogSampler) Listed() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.at
+}
+
 // Accepted counts a job of client accepted since the last listing.
 func (b *BacklogSampler) Accepted(client string) {
 	b.mu.Lock()
 	b.since[client]++
 	b.mu.Unlock()
 }
+
+// Refresh lists the consumers now, whatever the age of the last listing.
+func (b *BacklogSampler) Refresh(ctx context.Context) { b.refresh(ctx, true) }
 
 func (b *BacklogSampler) refresh(ctx context.Context, force bool) {
 	b.refreshMu.Lock()
@@ -101,6 +114,13 @@ func (b *BacklogSampler) refresh(ctx context.Context, force bool) {
 	if fresh && !force {
 		return
 	}
+	// Jobs accepted before the listing starts are in it; those accepted
+	// while it runs may not be, so they stay counted after it (an
+	// over-count until the next listing, never an under-count that would
+	// let a client past max_backlog).
+	b.mu.Lock()
+	before := maps.Clone(b.since)
+	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	st, err := b.js.Stream(ctx, natsx.StreamJobs)
@@ -125,8 +145,16 @@ func (b *BacklogSampler) refresh(ctx context.Context, force bool) {
 	if lister.Err() != nil {
 		return
 	}
+	if b.listed != nil {
+		b.listed()
+	}
 	b.mu.Lock()
-	b.at, b.last, b.byClient, b.since = b.now(), out, byClient, map[string]int{}
+	for c, n := range before {
+		if b.since[c] -= n; b.since[c] <= 0 {
+			delete(b.since, c)
+		}
+	}
+	b.at, b.last, b.byClient = b.now(), out, byClient
 	b.mu.Unlock()
 }
 
