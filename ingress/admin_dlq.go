@@ -1,13 +1,16 @@
 package ingress
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/dispatcher/delivery"
 	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/dlq"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"
 )
 
@@ -114,7 +117,12 @@ func (s *Server) replayDLQ(c *gin.Context) {
 			seqs = append(seqs, n)
 		}
 	}
-	res, err := dlq.Replay(c, s.deps.Resources, s.deps.Jobs, seqs)
+	res, err := dlq.Replay(c, s.deps.Resources.DLQ, seqs, dlq.Replayers{
+		Job: s.deps.Jobs.ReplayRun,
+		Delivery: func(ctx context.Context, t *cpibv1.Delivery, seq uint64) error {
+			return delivery.Replay(ctx, s.deps.Resources.JS, t, seq)
+		},
+	})
 	if err != nil {
 		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "replay stopped: " + err.Error(), RetryAfter: 2})
 		return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/dlq"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/webhook"
@@ -90,7 +91,7 @@ func (d *Deliverer) settle(ctx context.Context, l *lane, m jetstream.Msg, task *
 			d.cfg.Observer.Callback(ctx, "dropped")
 			return m.Ack()
 		case !w.Enabled:
-			return d.deadLetter(ctx, m, task, webhook.CodeWebhookDisabled, "the webhook is disabled: "+w.DisabledReason, 0)
+			return d.deadLetter(ctx, m, task, dlq.CodeWebhookDisabled, "the webhook is disabled: "+w.DisabledReason, 0)
 		}
 		url = w.URL
 	}
@@ -120,11 +121,11 @@ func (d *Deliverer) settle(ctx context.Context, l *lane, m jetstream.Msg, task *
 				return err
 			}
 		}
-		return d.deadLetter(ctx, m, task, webhook.CodeGone, out.err, out.status)
+		return d.deadLetter(ctx, m, task, dlq.CodeGone, out.err, out.status)
 	case rejected:
-		return d.deadLetter(ctx, m, task, webhook.CodeRejected, out.err, out.status)
+		return d.deadLetter(ctx, m, task, dlq.CodeRejected, out.err, out.status)
 	case refused:
-		return d.deadLetter(ctx, m, task, webhook.CodeAddressRefused, out.err, 0)
+		return d.deadLetter(ctx, m, task, dlq.CodeAddressRefused, out.err, 0)
 	}
 	span.SetStatus(codes.Error, out.err)
 	return d.reschedule(ctx, m, task, out)

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/dlq"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/webhook"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,7 +24,7 @@ func (d *Deliverer) reschedule(ctx context.Context, m jetstream.Msg, task *cpibv
 	task.LastError, task.LastStatus = out.err, int32(out.status)
 	n := int(task.GetAttempts())
 	if n > len(d.cfg.Schedule) {
-		return d.deadLetter(ctx, m, task, webhook.CodeAttemptsExhausted,
+		return d.deadLetter(ctx, m, task, dlq.CodeAttemptsExhausted,
 			fmt.Sprintf("%d attempts failed; last: %s", n, out.err), out.status)
 	}
 	wait := d.jitter(d.cfg.Schedule[n-1])
@@ -50,22 +49,12 @@ func (d *Deliverer) jitter(w time.Duration) time.Duration {
 	return time.Duration(float64(w) * (0.8 + 0.4*d.cfg.Rand()))
 }
 
-// deadLetter keeps the delivery on cpib.dlq.<client>.<flow>.callback with
-// why it ended, then acks it. The task ID and replay count are the
-// Nats-Msg-Id, so a redelivered failure is kept once.
+// deadLetter keeps the delivery in the DLQ (the format is internal/dlq's)
+// with why it ended, then acks it.
 func (d *Deliverer) deadLetter(ctx context.Context, m jetstream.Msg, task *cpibv1.Delivery, code, message string, status int) error {
 	task.LastError, task.LastStatus = message, int32(status)
-	b, err := proto.Marshal(task)
-	if err != nil {
-		return fmt.Errorf("delivery: encode dlq: %w", err)
-	}
-	msg := &nats.Msg{Subject: natsx.CallbackDLQSubject(task.GetClient(), task.GetFlow()), Data: b, Header: nats.Header{}}
-	msg.Header.Set(webhook.HeaderDLQCode, code)
-	msg.Header.Set(webhook.HeaderDLQMessage, message)
-	msg.Header.Set(webhook.HeaderDLQStatus, strconv.Itoa(status))
-	id := fmt.Sprintf("%s.r%d", task.GetId(), task.GetReplays())
-	if _, err := d.res.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
-		return fmt.Errorf("delivery: dead-letter %s: %w", task.GetId(), err)
+	if err := dlq.WriteDelivery(ctx, d.res.JS, task, dlq.Reason{Code: code, Message: message, Status: status}); err != nil {
+		return fmt.Errorf("delivery: dead-letter: %w", err)
 	}
 	d.cfg.Logger.Warn("delivery: given up", "task", task.GetId(), "code", code, "message", message)
 	return m.Ack()

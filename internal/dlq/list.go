@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/webhook"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
@@ -103,14 +102,14 @@ func (q Query) subject() string {
 	}
 	switch q.Kind {
 	case KindJob:
-		return "cpib.dlq." + c + "." + f
+		return natsx.DLQSubject(c, f)
 	case KindCallback:
-		return "cpib.dlq." + c + "." + f + ".callback"
+		return natsx.CallbackDLQSubject(c, f)
 	}
 	// Without a kind, job entries (cpib.dlq.<c>.<f>) and callback entries
 	// (one token more) are both wanted: no single filter with the flow
 	// fixed covers both, so the flow is left to match.
-	return "cpib.dlq." + c + ".>"
+	return natsx.DLQSubject(c, ">")
 }
 
 func (q Query) match(e Entry) bool {
@@ -142,10 +141,10 @@ func decode(subject string, h headers, data []byte, seq uint64, at time.Time) (E
 	if len(parts) < 4 {
 		return Entry{}, false
 	}
-	status, _ := strconv.Atoi(h.Get(webhook.HeaderDLQStatus))
+	status, _ := strconv.Atoi(h.Get(HeaderStatus))
 	e := Entry{
 		ID: strconv.FormatUint(seq, 10), seq: seq, Client: parts[2], Flow: parts[3],
-		Code: h.Get(webhook.HeaderDLQCode), Message: h.Get(webhook.HeaderDLQMessage),
+		Code: h.Get(HeaderCode), Message: h.Get(HeaderMessage),
 		StatusCode: status, Time: at.UTC(),
 	}
 	switch {

@@ -46,27 +46,3 @@ func TaskID(eventID, lane string) string { return eventID + "_" + lane }
 func AllowedCallback(u string, prefixes []string) bool {
 	return catalog.CallbackAllowed(u, prefixes)
 }
-
-// DLQ headers of an exhausted or refused delivery, as on failed jobs.
-const (
-	HeaderDLQCode    = "Cpib-Error-Code"
-	HeaderDLQMessage = "Cpib-Error-Message"
-	HeaderDLQStatus  = "Cpib-Error-Status"
-)
-
-// Codes of a delivery kept in the DLQ.
-const (
-	// CodeAttemptsExhausted: every attempt of the schedule failed.
-	CodeAttemptsExhausted = "attempts_exhausted"
-	// CodeRejected: the receiver answered 3xx or a 4xx other than 408,
-	// 410 and 429, which is not retried.
-	CodeRejected = "rejected"
-	// CodeGone: the receiver answered 410; a webhook is disabled.
-	CodeGone = "gone"
-	// CodeAddressRefused: the target resolves to an address the SSRF
-	// guard refuses.
-	CodeAddressRefused = "address_refused"
-	// CodeWebhookDisabled: the webhook was disabled while the delivery
-	// waited; replay it once the webhook is enabled again.
-	CodeWebhookDisabled = "webhook_disabled"
-)
