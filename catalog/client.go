@@ -100,15 +100,6 @@ type Webhook struct {
 // WebhookEvents are the event types a webhook may subscribe to.
 var WebhookEvents = []string{"job.succeeded", "job.failed", "job.canceled"}
 
-// Quota limits a client's CPI calls; absent means unlimited.
-type Quota struct {
-	Rate        float64 `json:"rate,omitempty"`
-	Burst       int     `json:"burst,omitempty"`
-	Concurrency int     `json:"concurrency,omitempty"`
-	Allow       int     `json:"allow,omitempty"`
-	Interval    string  `json:"interval,omitempty"`
-}
-
 // HasRole reports whether the client has role r.
 func (c Client) HasRole(r string) bool { return slices.Contains(c.Roles, r) }
 

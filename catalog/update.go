@@ -140,3 +140,30 @@ func (s *Store) ProviderFlows(providerID string) []Flow {
 	sortByID(out, func(f Flow) string { return f.ID })
 	return out
 }
+
+// RetireProviderFlows marks the flows of a provider unavailable, keeping
+// each one's status in AvailableStatus so that it comes back as it was
+// once its iFlow is deployed again (or the provider is created again). A
+// flow already unavailable, or one keep selects, is left alone; nil keeps
+// none. It returns how many flows it marked; a flow that fails to update
+// does not stop the others, and the errors are joined.
+func (s *Store) RetireProviderFlows(ctx context.Context, provider string, keep func(Flow) bool) (int, error) {
+	n := 0
+	var errs []error
+	for _, f := range s.ProviderFlows(provider) {
+		if f.Status == FlowUnavailable || (keep != nil && keep(f)) {
+			continue
+		}
+		if _, err := s.UpdateFlow(ctx, f.ID, func(g *Flow) error {
+			if g.Status != FlowUnavailable {
+				g.AvailableStatus, g.Status = g.Status, FlowUnavailable
+			}
+			return nil
+		}); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}

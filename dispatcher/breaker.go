@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/dispatchstate"
+	"github.com/cpibroker/cpibroker/dispatcher/state"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sony/gobreaker/v2"
 )
@@ -24,7 +25,8 @@ import (
 // gobreaker reads the wall clock: open_for and the failure window are wall
 // time, not the dispatcher's injected clock.
 type breakers struct {
-	kv     jetstream.KeyValue
+	kv     jetstream.KeyValue // followed for other dispatchers' and the operator's records
+	shared *state.Store       // writes this dispatcher's records
 	holder string
 	now    func() time.Time
 	log    *slog.Logger
@@ -32,7 +34,7 @@ type breakers struct {
 	mu      sync.Mutex
 	by      map[string]*flowBreaker
 	changed chan struct{}
-	writes  chan dispatchstate.Breaker
+	writes  chan state.Breaker
 }
 
 type flowBreaker struct {
@@ -45,8 +47,8 @@ type flowBreaker struct {
 }
 
 func newBreakers(kv jetstream.KeyValue, holder string, now func() time.Time, log *slog.Logger) *breakers {
-	return &breakers{kv: kv, holder: holder, now: now, log: log,
-		by: map[string]*flowBreaker{}, changed: make(chan struct{}), writes: make(chan dispatchstate.Breaker, 1024)}
+	return &breakers{kv: kv, shared: state.NewStore(kv, nil), holder: holder, now: now, log: log,
+		by: map[string]*flowBreaker{}, changed: make(chan struct{}), writes: make(chan state.Breaker, 1024)}
 }
 
 // Changed is closed at the next state change of any breaker.
@@ -95,7 +97,7 @@ func (b *breakers) getLocked(flow string, cfg catalog.Breaker) *flowBreaker {
 // onChange runs inside gobreaker's lock: it only records and queues.
 func (b *breakers) onChange(fb *flowBreaker, flow string, to gobreaker.State) {
 	now := b.now()
-	rec := dispatchstate.Breaker{Flow: flow, State: stateName(to), Since: now, By: b.holder}
+	rec := state.Breaker{Flow: flow, State: stateName(to), Since: now, By: b.holder}
 	if to == gobreaker.StateOpen {
 		fb.openAt = time.Now()
 		rec.Until = now.Add(fb.cfg.OpenFor.D())
@@ -123,11 +125,11 @@ func (b *breakers) onChange(fb *flowBreaker, flow string, to gobreaker.State) {
 func stateName(s gobreaker.State) string {
 	switch s {
 	case gobreaker.StateOpen:
-		return dispatchstate.StateOpen
+		return state.StateOpen
 	case gobreaker.StateHalfOpen:
-		return dispatchstate.StateHalfOpen
+		return state.StateHalfOpen
 	}
-	return dispatchstate.StateClosed
+	return state.StateClosed
 }
 
 // pullLimit says how many jobs of flow may be pulled now: BatchSize when
@@ -199,7 +201,7 @@ func (b *breakers) state(flow string) string {
 	fb, ok := b.by[flow]
 	b.mu.Unlock()
 	if !ok {
-		return dispatchstate.StateClosed
+		return state.StateClosed
 	}
 	return stateName(fb.cb.State())
 }
@@ -216,7 +218,7 @@ func (b *breakers) states() map[string]string {
 }
 
 // apply follows a record written by another dispatcher or an operator.
-func (b *breakers) apply(rec dispatchstate.Breaker, cfg func(flow string) (catalog.Breaker, bool)) {
+func (b *breakers) apply(rec state.Breaker, cfg func(flow string) (catalog.Breaker, bool)) {
 	if rec.By == b.holder && !rec.Reset {
 		return // our own write coming back
 	}
@@ -228,11 +230,11 @@ func (b *breakers) apply(rec dispatchstate.Breaker, cfg func(flow string) (catal
 	fb := b.getLocked(rec.Flow, c)
 	cur := fb.cb.State()
 	switch {
-	case rec.State == dispatchstate.StateClosed && (cur != gobreaker.StateClosed || rec.Reset):
+	case rec.State == state.StateClosed && (cur != gobreaker.StateClosed || rec.Reset):
 		delete(b.by, rec.Flow) // replaced: the next use creates it closed
 		b.getLocked(rec.Flow, c)
 		b.signalLocked()
-	case rec.State == dispatchstate.StateOpen && cur != gobreaker.StateOpen:
+	case rec.State == state.StateOpen && cur != gobreaker.StateOpen:
 		b.mu.Unlock()
 		// Trip it with one forced failure; the change is not written back.
 		fb.forcing.Store(true)
@@ -255,32 +257,18 @@ func (b *breakers) run(ctx context.Context, cfg func(flow string) (catalog.Break
 			case <-ctx.Done():
 				return
 			case rec := <-b.writes:
-				if _, err := b.kv.Put(ctx, rec.Flow, rec.Encode()); err != nil && ctx.Err() == nil {
+				if err := b.shared.PutBreaker(ctx, rec); err != nil && ctx.Err() == nil {
 					b.log.Warn("dispatcher: breaker state not shared", "flow_id", rec.Flow, "err", err)
 				}
 			}
 		}
 	}()
-	for backoff := 100 * time.Millisecond; ctx.Err() == nil; {
-		w, err := b.kv.WatchAll(ctx)
-		if err != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
+	natsx.Follow(ctx, b.kv, natsx.Watcher{Logger: b.log, Apply: func(e jetstream.KeyValueEntry) {
+		if e.Operation() != jetstream.KeyValuePut {
+			return
 		}
-		backoff = 100 * time.Millisecond
-		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			if rec, ok := dispatchstate.DecodeBreaker(e.Value()); ok {
-				b.apply(rec, cfg)
-			}
+		if rec, ok := state.DecodeBreaker(e.Value()); ok {
+			b.apply(rec, cfg)
 		}
-		_ = w.Stop()
-	}
+	}})
 }

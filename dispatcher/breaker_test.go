@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/dispatcher/state"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
@@ -132,4 +133,46 @@ func TestBreakerResetClosesEverywhere(t *testing.T) {
 			t.Fatalf("dispatcher %s: breaker %s after reset", d.Holder(), s)
 		}
 	}
+}
+
+// TestBreakerResetByStateWriter: the dispatch state's writer is the
+// contract the dispatchers follow. A reset written through state.Store
+// (what the admin API calls) closes an open breaker in every dispatcher,
+// including one that did not trip it itself.
+func TestBreakerResetByStateWriter(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, 1, time.Time{})
+	sys := cl.sys
+	flow := sys.AddFlow(cpisim.IFlow{ID: "Jammed", Name: "Jammed", Address: "/t/jammed",
+		Faults: cpisim.Faults{Outage: true}}, func(p *catalog.Policy) {
+		unlimited(p)
+		p.Breaker.ConsecutiveFailures = 1
+		p.Breaker.OpenFor = catalog.Duration(time.Hour)
+	})
+	submitN(t, sys.Partner(), flow, 2)
+	testkit.Eventually(t, 20*time.Second, "breaker open in every dispatcher", func() bool {
+		for _, d := range cl.disps {
+			if d.BreakerStates()[flow] != "open" {
+				return false
+			}
+		}
+		return true
+	})
+	// The iFlow works again, but the breaker stays open for an hour: only
+	// the reset can close it.
+	if err := sys.Sim.SetFaults("Jammed", cpisim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	res := sys.Broker.Resources
+	if _, err := state.NewStore(res.Breakers, res.Quota).Reset(t.Context(), flow, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, "breaker closed in every dispatcher", func() bool {
+		for _, d := range cl.disps {
+			if d.BreakerStates()[flow] != "closed" {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/dispatcher/quota"
-	"github.com/cpibroker/cpibroker/internal/dispatchstate"
 )
 
 // pool is this process's share of one global budget.
@@ -80,9 +79,7 @@ func (s *sched) freshenLocked(p *pool, now time.Time) {
 	}
 }
 
-func allowKey(key string, window time.Time) string {
-	return key + "." + dispatchstate.WindowName(window)
-}
+func allowKey(key string, window time.Time) string { return quota.WindowKey(key, window) }
 
 func (s *sched) kvKey(p *pool) string {
 	if p.spec.Kind == quota.Allow {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/dispatchstate"
+	"github.com/cpibroker/cpibroker/dispatcher/state"
 )
 
 // BreakerStates returns the state ("closed", "open", "half-open") of every
@@ -34,19 +34,18 @@ func (d *Dispatcher) breakerConfig(flow string) (catalog.Breaker, bool) {
 // why a queued job waits (DESIGN 2.4). Writes are in the background and
 // best effort: a marker is a hint, refreshed while the wait lasts.
 func (d *Dispatcher) marker(ctx context.Context) func(pair, reason string, until time.Time, on bool) {
+	shared := state.NewStore(d.res.Breakers, d.res.Quota)
 	return func(pair, reason string, until time.Time, on bool) {
 		client, flow, ok := splitPair(pair)
 		if !ok {
 			return
 		}
-		key := dispatchstate.WaitKey(client, flow)
 		go func() {
 			if on {
-				w := dispatchstate.Wait{Reason: reason, Until: until, At: time.Now()}
-				_, _ = d.res.Quota.Put(ctx, key, w.Encode())
+				_ = shared.PutWait(ctx, client, flow, state.Wait{Reason: reason, Until: until, At: time.Now()})
 				return
 			}
-			_ = d.res.Quota.Delete(ctx, key)
+			_ = shared.ClearWait(ctx, client, flow)
 		}()
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/dispatcher/state"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
-	"github.com/cpibroker/cpibroker/internal/dispatchstate"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
@@ -183,7 +183,7 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 		// The puller stops pulling this pair; this job raced the change.
 		return a.msg.NakWithDelay(5 * time.Second)
 	}
-	if !a.probe && d.breakers.state(flow.ID) == dispatchstate.StateOpen {
+	if !a.probe && d.breakers.state(flow.ID) == state.StateOpen {
 		// The breaker opened after this job was pulled: hand it back
 		// without touching its attempts; the puller waits for the breaker.
 		a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", flow.ID)))

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cpibroker/cpibroker/dispatcher/state"
 	"github.com/cpibroker/cpibroker/internal/audit"
-	"github.com/cpibroker/cpibroker/internal/dispatchstate"
 	"github.com/gin-gonic/gin"
 )
 
@@ -38,17 +38,17 @@ func (s *Server) listBreakers(c *gin.Context) {
 	for _, b := range s.policy.cache.Breakers() {
 		seen[b.Flow] = true
 		r := breakerResource{Flow: b.Flow, State: b.State, Since: b.Since.UTC().Format(time.RFC3339Nano), By: b.By}
-		if b.State == dispatchstate.StateOpen && !b.Until.IsZero() {
+		if b.State == state.StateOpen && !b.Until.IsZero() {
 			r.Until = b.Until.UTC().Format(time.RFC3339Nano)
 			if !s.cfg.Now().Before(b.Until) {
-				r.State = dispatchstate.StateHalfOpen // probes are let through
+				r.State = state.StateHalfOpen // probes are let through
 			}
 		}
 		items = append(items, r)
 	}
 	for _, f := range s.deps.Catalog.Flows() {
 		if !seen[f.ID] {
-			items = append(items, breakerResource{Flow: f.ID, State: dispatchstate.StateClosed})
+			items = append(items, breakerResource{Flow: f.ID, State: state.StateClosed})
 		}
 	}
 	out := map[string]any{"items": items}
@@ -70,12 +70,11 @@ func (s *Server) resetBreaker(c *gin.Context) {
 		writeProblem(c, problem(http.StatusNotFound, "not_found", "no such flow"))
 		return
 	}
-	now := s.cfg.Now()
-	rec := dispatchstate.Breaker{Flow: flow, State: dispatchstate.StateClosed, Since: now, By: "admin", Reset: true}
-	if _, err := s.deps.Resources.Breakers.Put(c, flow, rec.Encode()); err != nil {
+	rec, err := s.policy.writer.Reset(c, flow, s.cfg.Now())
+	if err != nil {
 		writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the breaker store is unavailable", RetryAfter: 2})
 		return
 	}
 	s.auditAdmin(c, audit.ActionBreakerReset, flow, "")
-	writeJSON(c.Writer, http.StatusOK, breakerResource{Flow: flow, State: rec.State, Since: now.UTC().Format(time.RFC3339Nano), By: rec.By})
+	writeJSON(c.Writer, http.StatusOK, breakerResource{Flow: flow, State: rec.State, Since: rec.Since.UTC().Format(time.RFC3339Nano), By: rec.By})
 }

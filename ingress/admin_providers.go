@@ -267,19 +267,9 @@ func (s *Server) deleteProvider(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	for _, f := range s.deps.Catalog.ProviderFlows(id) {
-		if f.Status == catalog.FlowUnavailable {
-			continue
-		}
-		if _, err := s.deps.Catalog.UpdateFlow(c, f.ID, func(f *catalog.Flow) error {
-			if f.Status != catalog.FlowUnavailable {
-				f.AvailableStatus, f.Status = f.Status, catalog.FlowUnavailable
-			}
-			return nil
-		}); err != nil && !errors.Is(err, catalog.ErrNotFound) {
-			writeProblem(c, err)
-			return
-		}
+	if _, err := s.deps.Catalog.RetireProviderFlows(c, id, nil); err != nil {
+		writeProblem(c, err)
+		return
 	}
 	s.auditAdmin(c, audit.ActionProviderDeleted, id, "")
 	c.Status(http.StatusNoContent)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/dispatchstate"
+	"github.com/cpibroker/cpibroker/dispatcher/state"
 	"github.com/cpibroker/cpibroker/internal/metrics"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/gin-gonic/gin"
@@ -19,7 +19,10 @@ import (
 // watch), and each client's queued jobs from the broker's one backlog
 // sampler (the count /metrics reports too).
 type policyState struct {
-	cache   *dispatchstate.Cache
+	cache *state.Cache
+	// writer is the dispatch state's one writer, for an operator's breaker
+	// reset.
+	writer  *state.Store
 	backlog *metrics.BacklogSampler
 }
 
@@ -27,7 +30,8 @@ func newPolicyState(res *natsx.Resources, backlog *metrics.BacklogSampler, cfg C
 	if backlog == nil {
 		backlog = metrics.NewBacklogSampler(res.JS, 0)
 	}
-	return &policyState{cache: dispatchstate.NewCache(res.Breakers, res.Quota, cfg.Logger), backlog: backlog}
+	return &policyState{cache: state.NewCache(res.Breakers, res.Quota, cfg.Logger),
+		writer: state.NewStore(res.Breakers, res.Quota), backlog: backlog}
 }
 
 // run follows the state until ctx ends.
@@ -56,32 +60,18 @@ func (s *Server) rateLimitHeaders(c *gin.Context, cl catalog.Client, remaining i
 	}
 	if q := cl.Quota; q != nil {
 		if q.Rate > 0 {
-			burst := q.Burst
-			if burst <= 0 {
-				burst = int(math.Ceil(q.Rate))
-			}
-			policies = append(policies, fmt.Sprintf(`"rate";q=%d;w=%d`, burst, max(1, int(math.Ceil(float64(burst)/q.Rate)))))
+			policies = append(policies, fmt.Sprintf(`"rate";q=%d;w=%d`, q.BurstLimit(), q.RateWindow()))
 		}
 		if q.Allow > 0 {
-			iv := intervalSeconds(q.Interval)
+			iv := q.Interval.Duration()
 			now := s.cfg.Now().UTC()
-			win := now.Truncate(time.Duration(iv) * time.Second)
+			win := q.Window(now)
 			left := q.Allow - s.policy.cache.AllowUsed(cl.ID, win)
-			policies = append(policies, fmt.Sprintf(`"allow";q=%d;w=%d`, q.Allow, iv))
+			policies = append(policies, fmt.Sprintf(`"allow";q=%d;w=%d`, q.Allow, int(iv/time.Second)))
 			limits = append(limits, fmt.Sprintf(`"allow";r=%d;t=%d`, max(left, 0),
-				int(math.Ceil(win.Add(time.Duration(iv)*time.Second).Sub(now).Seconds()))))
+				int(math.Ceil(win.Add(iv).Sub(now).Seconds()))))
 		}
 	}
 	c.Header("RateLimit-Policy", strings.Join(policies, ", "))
 	c.Header("RateLimit", strings.Join(limits, ", "))
-}
-
-func intervalSeconds(s string) int {
-	switch s {
-	case "minute":
-		return 60
-	case "hour":
-		return 3600
-	}
-	return 86400
 }

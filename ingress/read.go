@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/dispatchstate"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
@@ -28,27 +26,7 @@ func (s *Server) resource(rec *cpibv1.JobRecord) jobs.Resource {
 	if r.Status != jobs.StatusQueued || r.Waiting != nil {
 		return r
 	}
-	f, ok := s.deps.Catalog.Flow(rec.GetFlow())
-	switch {
-	case !ok || f.Status == catalog.FlowUnavailable:
-		r.Waiting = &jobs.Waiting{Reason: "flow_unavailable"}
-	case f.Status == catalog.FlowDisabled:
-		r.Waiting = &jobs.Waiting{Reason: "flow_disabled"}
-	}
-	if cl, ok := s.deps.Catalog.Client(rec.GetClient()); ok && !cl.Enabled {
-		r.Waiting = &jobs.Waiting{Reason: "client_disabled"}
-	}
-	if r.Waiting != nil {
-		return r
-	}
-	if b, ok := s.policy.cache.Breaker(rec.GetFlow()); ok && b.State != dispatchstate.StateClosed {
-		r.Waiting = &jobs.Waiting{Reason: "breaker_open"}
-		if b.State == dispatchstate.StateOpen && !b.Until.IsZero() {
-			r.Waiting.Until = b.Until.UTC().Format(time.RFC3339Nano)
-		}
-		return r
-	}
-	if w, ok := s.policy.cache.Wait(rec.GetClient(), rec.GetFlow(), time.Now()); ok {
+	if w, ok := s.policy.cache.Waiting(s.deps.Catalog, rec.GetClient(), rec.GetFlow()); ok {
 		r.Waiting = &jobs.Waiting{Reason: w.Reason}
 		if !w.Until.IsZero() {
 			r.Waiting.Until = w.Until.UTC().Format(time.RFC3339Nano)

@@ -101,20 +101,12 @@ func (r *Runner) apply(ctx context.Context, p catalog.Provider, eps []endpoint) 
 		matched[id] = true
 		sum.Added++
 	}
-	for _, f := range current {
-		if matched[f.ID] || f.Status == catalog.FlowUnavailable {
-			continue
-		}
-		if _, err := st.UpdateFlow(ctx, f.ID, func(g *catalog.Flow) error {
-			if g.Status != catalog.FlowUnavailable {
-				g.AvailableStatus, g.Status = g.Status, catalog.FlowUnavailable
-			}
-			return nil
-		}); err != nil && !errors.Is(err, catalog.ErrNotFound) {
-			errs = append(errs, err)
-			continue
-		}
-		sum.Unavailable++
+	// Flows no longer deployed (a flow without an artifact was not
+	// discovered, so discovery does not retire it).
+	retired, err := st.RetireProviderFlows(ctx, p.ID, func(f catalog.Flow) bool { return f.ArtifactID == "" || matched[f.ID] })
+	sum.Unavailable += retired
+	if err != nil {
+		errs = append(errs, err)
 	}
 	return sum, errors.Join(errs...)
 }

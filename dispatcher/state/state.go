@@ -1,8 +1,7 @@
-package dispatchstate
+package state
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 )
 
@@ -49,16 +48,6 @@ const WaitPrefix = "wait."
 // WaitKey names the marker of a (client, flow) pair.
 func WaitKey(client, flow string) string { return WaitPrefix + client + "." + flow }
 
-// ParseWaitKey splits a marker key.
-func ParseWaitKey(key string) (client, flow string, ok bool) {
-	rest, ok := strings.CutPrefix(key, WaitPrefix)
-	if !ok {
-		return "", "", false
-	}
-	client, flow, ok = strings.Cut(rest, ".")
-	return client, flow, ok && client != "" && flow != ""
-}
-
 // Wait is a marker: jobs of a pair wait for a quota ("quota") or a
 // concurrency budget ("concurrency"), until a time when one is known.
 type Wait struct {
@@ -86,25 +75,3 @@ func DecodeWait(v []byte) (Wait, bool) {
 
 // MarkerTTL is how long a marker counts without a refresh.
 const MarkerTTL = 30 * time.Second
-
-// AllowPrefix starts the keys of calendar allowances in cpib-quota:
-// allow.c.<client>.<window start as 20060102T1504>.
-const AllowPrefix = "allow.c."
-
-// AllowKey names a client's allowance budget in one window.
-func AllowKey(client string, window time.Time) string {
-	return AllowPrefix + client + "." + WindowName(window)
-}
-
-// WindowName formats a window start for keys.
-func WindowName(window time.Time) string { return window.UTC().Format("20060102T1504") }
-
-// ParseAllowKey splits an allowance key.
-func ParseAllowKey(key string) (client, window string, ok bool) {
-	rest, ok := strings.CutPrefix(key, AllowPrefix)
-	if !ok {
-		return "", "", false
-	}
-	client, window, ok = strings.Cut(rest, ".")
-	return client, window, ok && client != "" && len(window) == len("20060102T1504")
-}

@@ -1,13 +1,14 @@
-package dispatchstate
+package state
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/cpibroker/cpibroker/dispatcher/quota"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,34 +42,20 @@ func NewCache(breakersKV, quotaKV jetstream.KeyValue, log *slog.Logger) *Cache {
 func (c *Cache) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); c.follow(ctx, c.breakersKV, ">", c.applyBreaker) }()
-	go func() { defer wg.Done(); c.follow(ctx, c.quotaKV, WaitPrefix+">", c.applyWait) }()
-	go func() { defer wg.Done(); c.follow(ctx, c.quotaKV, AllowPrefix+">", c.applyAllow) }()
+	go func() {
+		defer wg.Done()
+		natsx.Follow(ctx, c.breakersKV, natsx.Watcher{Apply: c.applyBreaker, Logger: c.log})
+	}()
+	go func() {
+		defer wg.Done()
+		natsx.Follow(ctx, c.quotaKV, natsx.Watcher{Keys: WaitPrefix + ">", Apply: c.applyWait, Logger: c.log})
+	}()
+	go func() {
+		defer wg.Done()
+		natsx.Follow(ctx, c.quotaKV, natsx.Watcher{Keys: quota.AllowClientPrefix + ">", Apply: c.applyAllow, Logger: c.log})
+	}()
 	wg.Wait()
 	return nil
-}
-
-func (c *Cache) follow(ctx context.Context, kv jetstream.KeyValue, keys string, apply func(jetstream.KeyValueEntry)) {
-	for backoff := 100 * time.Millisecond; ctx.Err() == nil; {
-		w, err := kv.Watch(ctx, keys)
-		if err != nil {
-			c.log.Warn("dispatch state watch failed", "bucket", kv.Bucket(), "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		for e := range w.Updates() {
-			if e != nil {
-				apply(e)
-			}
-		}
-		_ = w.Stop()
-	}
 }
 
 func (c *Cache) applyBreaker(e jetstream.KeyValueEntry) {
@@ -96,20 +83,17 @@ func (c *Cache) applyWait(e jetstream.KeyValueEntry) {
 }
 
 func (c *Cache) applyAllow(e jetstream.KeyValueEntry) {
-	client, window, ok := ParseAllowKey(e.Key())
-	if !ok || e.Operation() != jetstream.KeyValuePut {
+	if e.Operation() != jetstream.KeyValuePut {
 		return
 	}
-	var v struct {
-		Used int `json:"u"`
-	}
-	if json.Unmarshal(e.Value(), &v) != nil {
+	a, ok := quota.DecodeAllowance(e.Key(), e.Value())
+	if !ok {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur, ok := c.allows[client]; !ok || window >= cur.window {
-		c.allows[client] = allowUse{window: window, used: v.Used}
+	if cur, ok := c.allows[a.Client]; !ok || a.Window >= cur.window {
+		c.allows[a.Client] = allowUse{window: a.Window, used: a.Used}
 	}
 }
 
@@ -118,7 +102,7 @@ func (c *Cache) applyAllow(e jetstream.KeyValueEntry) {
 func (c *Cache) AllowUsed(client string, window time.Time) int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if u, ok := c.allows[client]; ok && u.window == WindowName(window) {
+	if u, ok := c.allows[client]; ok && u.window == quota.WindowName(window) {
 		return u.used
 	}
 	return 0
