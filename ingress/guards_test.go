@@ -28,6 +28,7 @@ func TestEventCursorPastTheEndAndNosniff(t *testing.T) {
 	p.Submit("demo-echo", "text/html", []byte("<script>alert(1)</script>"), nil).JSON(t, &j)
 	p.WaitJob(j.ID, 30*time.Second)
 
+	waitFeedEvent(t, p, j.ID) // the event is published just after the record turns terminal
 	page := readFeed(t, p, "")
 	if len(page.Items) != 1 {
 		t.Fatalf("feed has %d events, want 1", len(page.Items))
