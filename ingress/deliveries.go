@@ -7,17 +7,13 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/deliverylog"
-	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"
-	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 )
 
 // ownJob resolves the {id} of a partner route to a job of the caller
@@ -90,30 +86,9 @@ func (s *Server) getAdminJob(c *gin.Context) {
 // traceScan bounds how many of the client's events a trace lookup reads.
 const traceScan = 2000
 
-// traceOf finds the job's trace ID in the traceparent of its first
-// terminal event (read from the client's events since the job was
-// created); "" for a job not ended yet or never traced.
+// traceOf is the job's trace ID, from its first terminal event.
 func (s *Server) traceOf(ctx context.Context, rec *cpibv1.JobRecord) string {
-	if !jobs.Terminal(rec.GetStatus()) {
-		return ""
-	}
-	id := rec.GetId()
-	found := ""
-	_, _, err := natsx.ScanPage(ctx, s.deps.Resources.Events, natsx.Scan{
-		Filter: natsx.EventSubject(rec.GetClient()), Since: rec.GetCreatedAt().AsTime(), Limit: 1, MaxScan: traceScan,
-	}, func(m jetstream.Msg, _ uint64, _ time.Time) (struct{}, bool) {
-		if m.Headers().Get(jobs.HeaderJobID) != id {
-			return struct{}{}, false
-		}
-		if parts := strings.Split(m.Headers().Get("traceparent"), "-"); len(parts) == 4 && len(parts[1]) == 32 {
-			found = parts[1]
-		}
-		return struct{}{}, true // the first event of the job ends the scan
-	})
-	if err != nil {
-		return ""
-	}
-	return found
+	return s.deps.Jobs.TraceID(ctx, rec, traceScan)
 }
 
 // getAdminDeliveries is GET /admin/v1/jobs/{id}/deliveries.
@@ -216,32 +191,7 @@ func parseJobQuery(c *gin.Context) (jobQuery, *apiError) {
 }
 
 func (s *Server) searchJobs(ctx context.Context, q jobQuery, maxScan int) ([]adminJob, error) {
-	st, err := s.deps.Resources.JS.Stream(ctx, "KV_"+natsx.BucketJobs)
-	if err != nil {
-		return nil, err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	scan := natsx.Scan{Filter: "$KV." + natsx.BucketJobs + ".>", Limit: maxScan, MaxScan: maxScan, Since: q.since}
-	if q.since.IsZero() && info.State.LastSeq > uint64(maxScan) {
-		scan.After = info.State.LastSeq - uint64(maxScan)
-	}
-	latest := map[string]*cpibv1.JobRecord{}
-	_, _, err = natsx.ScanPage(ctx, st, scan, func(m jetstream.Msg, _ uint64, _ time.Time) (struct{}, bool) {
-		key := strings.TrimPrefix(m.Subject(), "$KV."+natsx.BucketJobs+".")
-		if op := m.Headers().Get("KV-Operation"); op != "" || len(m.Data()) == 0 {
-			delete(latest, key)
-			return struct{}{}, false
-		}
-		rec := &cpibv1.JobRecord{}
-		if proto.Unmarshal(m.Data(), rec) != nil {
-			return struct{}{}, false
-		}
-		latest[key] = rec
-		return struct{}{}, false
-	})
+	latest, err := s.deps.Jobs.RecentRecords(ctx, q.since, maxScan)
 	if err != nil {
 		return nil, err
 	}

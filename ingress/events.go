@@ -3,15 +3,11 @@ package ingress
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/gin-gonic/gin"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // eventPage is the answer of GET /v1/events. next_cursor is always given:
@@ -54,51 +50,38 @@ func (s *Server) listEvents(c *gin.Context) {
 		bad("wait must be a duration like 30s (at most 60s)")
 		return
 	}
-	subject := natsx.EventSubject(callerOf(c).client.ID)
+	client := callerOf(c).client.ID
 	if after > 0 {
 		// A cursor past the newest event was never handed out: refuse it
 		// rather than read from a wrapped sequence (after+1 overflows to
 		// 0, "from the start") or wait for events that are not the
 		// caller's next ones.
-		info, err := s.deps.Resources.Events.Info(c.Request.Context())
+		last, err := s.deps.Jobs.LastEventCursor(c.Request.Context())
 		if err != nil {
 			writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the event stream is unavailable", RetryAfter: 2})
 			return
 		}
-		if after > info.State.LastSeq {
+		if after > last {
 			bad("after is past the newest event: pass a next_cursor of this feed")
 			return
 		}
 	}
-	// Subscribe before reading, so an event stored between the read and
+	// Follow before reading, so an event stored between the read and
 	// the wait still wakes the long-poll.
 	wake := make(chan struct{}, 1)
 	if wait > 0 {
-		nc := s.deps.Resources.JS.Conn()
-		sub, err := nc.Subscribe(subject, func(*nats.Msg) {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		})
-		if err == nil {
-			// SUB is sent asynchronously: until the server has it, an
-			// event stored after the read below would not wake us.
-			if err = nc.FlushTimeout(5 * time.Second); err != nil {
-				_ = sub.Unsubscribe()
-			}
-		}
+		stop, err := s.deps.Jobs.NotifyEvents(client, wake)
 		if err != nil {
 			writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the event stream is unavailable", RetryAfter: 2})
 			return
 		}
-		defer func() { _ = sub.Unsubscribe() }()
+		defer stop()
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), max(wait, 10*time.Second))
 	defer cancel()
 	deadline := time.Now().Add(wait)
 	for {
-		page, err := s.readEvents(ctx, subject, after, limit)
+		page, err := s.readEvents(ctx, client, after, limit)
 		if err != nil {
 			writeProblem(c, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Detail: "the event stream is unavailable", RetryAfter: 2})
 			return
@@ -122,23 +105,11 @@ func (s *Server) listEvents(c *gin.Context) {
 	}
 }
 
-// readEvents reads up to limit events of subject after the cursor, one
-// direct get ("next message on this subject from sequence n") each, so
-// nothing is created on the server per request.
-func (s *Server) readEvents(ctx context.Context, subject string, after uint64, limit int) (eventPage, error) {
-	page := eventPage{Items: []json.RawMessage{}, NextCursor: strconv.FormatUint(after, 10)}
-	next := after + 1
-	for len(page.Items) < limit {
-		m, err := s.deps.Resources.Events.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return eventPage{}, err
-		}
-		page.Items = append(page.Items, json.RawMessage(m.Data))
-		page.NextCursor = strconv.FormatUint(m.Sequence, 10)
-		next = m.Sequence + 1
+// readEvents reads up to limit of the client's events after the cursor.
+func (s *Server) readEvents(ctx context.Context, client string, after uint64, limit int) (eventPage, error) {
+	p, err := s.deps.Jobs.Events(ctx, client, after, limit)
+	if err != nil {
+		return eventPage{}, err
 	}
-	return page, nil
+	return eventPage{Items: p.Items, NextCursor: strconv.FormatUint(p.Next, 10)}, nil
 }

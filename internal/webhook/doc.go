@@ -1,7 +1,8 @@
 // Package webhook holds what is shared about webhook delivery between the
 // dispatcher (which delivers) and the ingress (which lists and replays
 // dead deliveries): Standard Webhooks v1 signing, the endpoint lanes a
-// client's targets map to, and the delivery task's subjects.
+// client's targets map to, and the bound on a client's distinct Callback-URL
+// origins (AdmitOrigin, over the cpib-callbacks bucket).
 //
 // Signing follows the Standard Webhooks specification v1: the signed
 // content is "<webhook-id>.<webhook-timestamp>.<body>", signed with
