@@ -16,6 +16,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/webhook"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
@@ -47,9 +48,9 @@ type outcome struct {
 	retryAfter time.Duration
 }
 
-// attempt runs one delivery attempt of m and settles the task: acked when
+// deliver makes one delivery attempt of m and settles the task: acked when
 // delivered or given up (DLQ), rescheduled when it is to be retried.
-func (d *Deliverer) attempt(ctx context.Context, l *lane, m jetstream.Msg) {
+func (d *Deliverer) deliver(ctx context.Context, l *lane, m jetstream.Msg) {
 	log := d.cfg.Logger
 	task := &cpibv1.Delivery{}
 	if err := proto.Unmarshal(m.Data(), task); err != nil || task.GetId() == "" {
@@ -180,23 +181,9 @@ func (d *Deliverer) send(ctx context.Context, url string, task *cpibv1.Delivery,
 		out.v = gone
 	case s == http.StatusTooManyRequests || s == http.StatusRequestTimeout || s >= 500:
 		out.v = retry
-		out.retryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+		out.retryAfter = workqueue.RetryAfter(resp.Header.Get("Retry-After"), now)
 	default:
 		out.v = rejected
 	}
 	return out
-}
-
-// retryAfter parses Retry-After (seconds or an HTTP date).
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(min(n, 1<<31)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/cpibroker/cpibroker/internal/natsx"
 )
 
 // breakers holds one local circuit breaker per endpoint (lane). A breaker
@@ -61,7 +63,7 @@ func (d *Deliverer) Breakers() []EndpointBreaker {
 	d.breakers.mu.Lock()
 	out := make([]EndpointBreaker, 0, len(d.breakers.by))
 	for name, cb := range d.breakers.by {
-		client, lane, ok := parseLaneConsumer(name)
+		client, lane, ok := natsx.ParseLaneConsumer(name)
 		if !ok {
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/deliverylog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
@@ -30,13 +30,11 @@ type Deliverer struct {
 	attempts  *deliverylog.Log
 	endpoints endpointStates
 
-	work    sync.WaitGroup // attempts in flight
-	workMu  sync.Mutex
-	closing bool
+	work  workqueue.Work      // attempts in flight; hands tasks back at shutdown
+	lanes *workqueue.Registry // one runner per lane consumer
 
 	mu    sync.Mutex
-	lanes map[string]*lane // by consumer name
-	known map[string]time.Time
+	known map[string]time.Time // lane consumers ensured lately, by name
 }
 
 // New returns a Deliverer over the broker's streams and the live catalog.
@@ -57,9 +55,16 @@ func New(cfg Config, res *natsx.Resources, cat *catalog.Store) (*Deliverer, erro
 		tracer:   cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher/delivery"),
 		breakers: newBreakers(cfg.Breaker),
 		attempts: deliverylog.New(res),
-		lanes:    map[string]*lane{},
 		known:    map[string]time.Time{},
 	}
+	q := laneQueue(res, d.createLaneConsumer)
+	q.NewRunner, q.Logger = d.newLane, cfg.Logger
+	q.Exited = func(name string) {
+		d.mu.Lock()
+		delete(d.known, name)
+		d.mu.Unlock()
+	}
+	d.lanes = workqueue.NewRegistry(q)
 	d.http = newHTTPClient(cfg)
 	return d, nil
 }
@@ -81,42 +86,47 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.fanout(gctx, fan) })
-	g.Go(func() error { return d.reconcileLoop(gctx) })
+	g.Go(func() error { return d.lanes.Run(gctx, d.cfg.ReconcileInterval, nil) })
 	err = g.Wait()
-	d.mu.Lock()
-	for _, l := range d.lanes {
-		l.stop()
-	}
-	d.mu.Unlock()
-	d.workMu.Lock()
-	d.closing = true // no attempt starts after this, so Wait cannot race an Add
-	d.workMu.Unlock()
-	d.work.Wait()
+	d.lanes.StopAll()
+	d.work.Close()
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
+// laneQueue is the key scheme of the lanes on the work-queue engine: a
+// consumer per (client, lane), named by natsx.LaneConsumer, made by create.
+func laneQueue(res *natsx.Resources, create func(ctx context.Context, client, lane string) (jetstream.Consumer, error)) workqueue.Config {
+	return workqueue.Config{
+		Stream: res.Deliveries,
+		Owns: func(name string) bool {
+			_, _, ok := natsx.ParseLaneConsumer(name)
+			return ok
+		},
+		Orphans: []string{natsx.DeliveryQueueFilter},
+		ConsumerOf: func(subject string) string {
+			if client, lane, ok := natsx.ParseDeliverySubject(subject); ok {
+				return natsx.LaneConsumer(client, lane)
+			}
+			return ""
+		},
+		Ensure: func(ctx context.Context, name string) error {
+			client, lane, _ := natsx.ParseLaneConsumer(name)
+			_, err := create(ctx, client, lane)
+			return err
+		},
+	}
+}
+
 // fanoutConsumer is the durable consumer of EVENTS that makes tasks.
 const fanoutConsumer = "fanout"
-
-// laneConsumer names the consumer of a (client, lane); IDs and lanes never
-// contain '_'.
-func laneConsumer(client, lane string) string { return "d_" + client + "_" + lane }
-
-func parseLaneConsumer(name string) (client, lane string, ok bool) {
-	parts := strings.Split(name, "_")
-	if len(parts) != 3 || parts[0] != "d" || parts[1] == "" || parts[2] == "" {
-		return "", "", false
-	}
-	return parts[1], parts[2], true
-}
 
 // ensureLane creates the consumer of a (client, lane) unless it was
 // created lately, and starts pulling it here.
 func (d *Deliverer) ensureLane(ctx context.Context, client, lane string) error {
-	name := laneConsumer(client, lane)
+	name := natsx.LaneConsumer(client, lane)
 	d.mu.Lock()
 	seen, ok := d.known[name]
 	d.mu.Unlock()
@@ -128,13 +138,13 @@ func (d *Deliverer) ensureLane(ctx context.Context, client, lane string) error {
 		d.known[name] = d.cfg.Now()
 		d.mu.Unlock()
 	}
-	d.startLane(ctx, name)
+	d.lanes.Start(ctx, name)
 	return nil
 }
 
 func (d *Deliverer) createLaneConsumer(ctx context.Context, client, lane string) (jetstream.Consumer, error) {
 	c, err := d.res.JS.CreateOrUpdateConsumer(ctx, natsx.StreamDeliveries, jetstream.ConsumerConfig{
-		Durable:       laneConsumer(client, lane),
+		Durable:       natsx.LaneConsumer(client, lane),
 		FilterSubject: natsx.DeliverySubject(client, lane),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -143,91 +153,7 @@ func (d *Deliverer) createLaneConsumer(ctx context.Context, client, lane string)
 		MaxDeliver:    -1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("delivery: consumer %s: %w", laneConsumer(client, lane), err)
+		return nil, fmt.Errorf("delivery: consumer %s: %w", natsx.LaneConsumer(client, lane), err)
 	}
 	return c, nil
-}
-
-// reconcileLoop starts lanes whose consumers were created elsewhere and
-// gives a consumer to any lane subject that holds tasks without one.
-func (d *Deliverer) reconcileLoop(ctx context.Context) error {
-	t := time.NewTicker(d.cfg.ReconcileInterval)
-	defer t.Stop()
-	for {
-		d.reconcile(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (d *Deliverer) reconcile(ctx context.Context) {
-	names := map[string]bool{}
-	lister := d.res.Deliveries.ConsumerNames(ctx)
-	for name := range lister.Name() {
-		names[name] = true
-		d.startLane(ctx, name)
-	}
-	if err := lister.Err(); err != nil {
-		if ctx.Err() == nil {
-			d.cfg.Logger.Warn("delivery: list consumers", "err", err)
-		}
-		return
-	}
-	info, err := d.res.Deliveries.Info(ctx, jetstream.WithSubjectFilter("cpib.deliveries.q.>"))
-	if err != nil {
-		return
-	}
-	for subj, n := range info.State.Subjects {
-		parts := strings.Split(subj, ".")
-		if n == 0 || len(parts) != 5 || names[laneConsumer(parts[3], parts[4])] {
-			continue
-		}
-		if _, err := d.createLaneConsumer(ctx, parts[3], parts[4]); err != nil {
-			d.cfg.Logger.Warn("delivery: recreate consumer", "subject", subj, "err", err)
-			continue
-		}
-		d.startLane(ctx, laneConsumer(parts[3], parts[4]))
-	}
-}
-
-// startLane runs a lane for the named consumer unless one runs.
-func (d *Deliverer) startLane(ctx context.Context, name string) {
-	client, laneKey, ok := parseLaneConsumer(name)
-	if !ok {
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, running := d.lanes[name]; running {
-		return
-	}
-	c, err := d.res.Deliveries.Consumer(ctx, name)
-	if err != nil {
-		return
-	}
-	l := newLane(ctx, d, c, name, client, laneKey)
-	d.lanes[name] = l
-	go func() {
-		l.run()
-		d.mu.Lock()
-		if d.lanes[name] == l {
-			delete(d.lanes, name)
-		}
-		delete(d.known, name)
-		d.mu.Unlock()
-	}()
-}
-
-// startWork counts an attempt in, unless the deliverer is shutting down.
-func (d *Deliverer) startWork() bool {
-	d.workMu.Lock()
-	defer d.workMu.Unlock()
-	if d.closing {
-		return false
-	}
-	d.work.Add(1)
-	return true
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/webhook"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
@@ -21,7 +22,7 @@ import (
 
 // fanout turns events into delivery tasks until ctx ends.
 func (d *Deliverer) fanout(ctx context.Context, cons jetstream.Consumer) error {
-	errWait := 50 * time.Millisecond
+	var backoff workqueue.Backoff
 	for ctx.Err() == nil {
 		// The pull ends with ctx: a shutdown does not wait out IdleWait.
 		fctx, cancel := context.WithTimeout(ctx, d.cfg.IdleWait)
@@ -46,14 +47,10 @@ func (d *Deliverer) fanout(ctx context.Context, cons jetstream.Consumer) error {
 		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) &&
 			!errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			d.cfg.Logger.Debug("delivery: fan-out pull failed", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(errWait):
-			}
-			errWait = min(errWait*2, 2*time.Second)
+			backoff.Wait(ctx)
 			continue
 		}
-		errWait = 50 * time.Millisecond
+		backoff.Reset()
 	}
 	return nil
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/dlq"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 )
@@ -31,15 +31,14 @@ func (d *Deliverer) reschedule(ctx context.Context, m jetstream.Msg, task *cpibv
 	if ra := min(out.retryAfter, d.cfg.MaxRetryAfter); ra > wait {
 		wait = ra
 	}
-	at := d.cfg.Now().Add(wait).Truncate(time.Second).Add(time.Second)
 	b, err := proto.Marshal(task)
 	if err != nil {
 		return fmt.Errorf("delivery: encode task: %w", err)
 	}
-	msg := &nats.Msg{Subject: natsx.DeliveryScheduleSubject(task.GetId()), Data: b, Header: traceOnly(m.Headers())}
-	if _, err := d.res.JS.PublishMsg(ctx, msg, jetstream.WithScheduleAt(at),
-		jetstream.WithScheduleTarget(natsx.DeliverySubject(task.GetClient(), task.GetLane()))); err != nil {
-		return fmt.Errorf("delivery: schedule retry of %s: %w", task.GetId(), err)
+	if err := workqueue.ScheduleRetry(ctx, d.res.JS, natsx.DeliveryScheduleSubject(task.GetId()),
+		natsx.DeliverySubject(task.GetClient(), task.GetLane()), b, traceOnly(m.Headers()),
+		workqueue.ScheduleAt(d.cfg.Now(), wait)); err != nil {
+		return fmt.Errorf("delivery: retry of %s: %w", task.GetId(), err)
 	}
 	return m.Ack()
 }

@@ -1,0 +1,25 @@
+package delivery_test
+
+import (
+	"testing"
+
+	"github.com/cpibroker/cpibroker/dispatcher/delivery"
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/internal/workqueue/wqtest"
+)
+
+// TestLanesOnTheWorkQueueEngine runs the engine's conformance suite with
+// the lanes' consumers (their names, subjects and ack wait).
+func TestLanesOnTheWorkQueueEngine(t *testing.T) {
+	t.Parallel()
+	_, _, res := testkit.NATS(t)
+	wqtest.Run(t, wqtest.Queue{
+		JS: res.JS, Stream: res.Deliveries,
+		Engine:          delivery.LaneQueue(delivery.Config{}, res),
+		Keys:            []wqtest.Key{{Client: "acme", Name: "w-orphan"}, {Client: "acme", Name: "w-deleted"}, {Client: "acme", Name: "c-0123456789abcdef"}, {Client: "beta", Name: "w-crash"}},
+		Subject:         func(k wqtest.Key) string { return natsx.DeliverySubject(k.Client, k.Name) },
+		Consumer:        func(k wqtest.Key) string { return natsx.LaneConsumer(k.Client, k.Name) },
+		ScheduleSubject: natsx.DeliveryScheduleSubject,
+	})
+}

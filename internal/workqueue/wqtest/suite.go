@@ -1,0 +1,234 @@
+// Package wqtest is the conformance suite of the work-queue engine: every
+// user of internal/workqueue runs Run with its own key scheme and consumer
+// configuration, the way each Watermill backend runs tests.TestPubSub. It
+// checks the engine's promises against a real embedded JetStream:
+//
+//   - an orphan subject (messages without a consumer) gets its consumer
+//     back at the next reconcile, and its messages are handled;
+//   - a message that arrives while its consumer is deleted is still handled
+//     once the reconcile repairs the subject;
+//   - shutdown hands back a message pulled after Work.Close at once (Nak),
+//     so it is not held until its ack wait ends;
+//   - a crash between scheduling a retry and acking the message repeats the
+//     attempt and still leaves one pending schedule, not two.
+package wqtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/workqueue"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Queue is one user of the engine as the suite drives it.
+type Queue struct {
+	// JS and Stream are the user's JetStream and work-queue stream.
+	JS     jetstream.JetStream
+	Stream jetstream.Stream
+	// Engine is the user's registry configuration (Owns, Orphans,
+	// ConsumerOf, Ensure); the suite sets NewRunner and Exited.
+	Engine workqueue.Config
+	// Keys are distinct valid keys; each test takes its own.
+	Keys []Key
+	// Subject is the keyed subject of a key, Consumer its consumer's name.
+	Subject  func(Key) string
+	Consumer func(Key) string
+	// ScheduleSubject is the pending-retry subject of a message ID.
+	ScheduleSubject func(id string) string
+}
+
+// Key is one key of a queue: a client and its flow or lane.
+type Key struct{ Client, Name string }
+
+// Run runs the suite against q.
+func Run(t *testing.T, q Queue) {
+	if len(q.Keys) < 4 {
+		t.Fatal("wqtest: give at least 4 keys")
+	}
+	t.Run("orphan subject gets its consumer back", func(t *testing.T) { orphan(t, q, q.Keys[0]) })
+	t.Run("consumer deleted while a message arrives", func(t *testing.T) { deleted(t, q, q.Keys[1]) })
+	t.Run("shutdown hands messages back", func(t *testing.T) { handBack(t, q, q.Keys[2]) })
+	t.Run("crash between schedule and ack", func(t *testing.T) { crashAfterSchedule(t, q, q.Keys[3]) })
+}
+
+// registry starts a registry whose runners pass every message's data to
+// got and ack it.
+func registry(t *testing.T, q Queue, work *workqueue.Work, got chan<- string) *workqueue.Registry {
+	t.Helper()
+	cfg := q.Engine
+	cfg.NewRunner = func(ctx context.Context, _ string, c jetstream.Consumer) workqueue.Runner {
+		return workqueue.NewPuller(ctx, workqueue.PullConfig{
+			Consumer: c, Slots: 2, IdleWait: 200 * time.Millisecond, IdleTTL: time.Hour, Now: time.Now, Work: work,
+			Handle: func(_ context.Context, m jetstream.Msg) {
+				got <- string(m.Data())
+				_ = m.Ack()
+			},
+			Retire: func(context.Context, bool) bool { return false },
+		})
+	}
+	return workqueue.NewRegistry(cfg)
+}
+
+func publish(t *testing.T, q Queue, k Key, data string) {
+	t.Helper()
+	if _, err := q.JS.Publish(t.Context(), q.Subject(k), []byte(data)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func receive(t *testing.T, got <-chan string, want string) {
+	t.Helper()
+	select {
+	case d := <-got:
+		if d != want {
+			t.Fatalf("handled %q, want %q", d, want)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%q never handled", want)
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func orphan(t *testing.T, q Queue, k Key) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	publish(t, q, k, "orphaned")
+	if _, err := q.Stream.Consumer(ctx, q.Consumer(k)); err == nil {
+		t.Fatal("the consumer exists before the reconcile")
+	}
+	var work workqueue.Work
+	got := make(chan string, 4)
+	reg := registry(t, q, &work, got)
+	reg.Reconcile(ctx)
+	receive(t, got, "orphaned")
+	if !reg.Running(q.Consumer(k)) {
+		t.Error("no runner for the repaired consumer")
+	}
+	reg.StopAll()
+	work.Close()
+}
+
+func deleted(t *testing.T, q Queue, k Key) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := q.Engine.Ensure(ctx, q.Consumer(k)); err != nil {
+		t.Fatal(err)
+	}
+	var work workqueue.Work
+	got := make(chan string, 4)
+	reg := registry(t, q, &work, got)
+	reg.Reconcile(ctx)
+	eventually(t, "runner started", func() bool { return reg.Running(q.Consumer(k)) })
+	// Deleted (another process retired it as idle) just as a message comes.
+	if err := q.JS.DeleteConsumer(ctx, q.Stream.CachedInfo().Config.Name, q.Consumer(k)); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, q, k, "late")
+	reg.Reconcile(ctx)
+	receive(t, got, "late")
+	reg.StopAll()
+	work.Close()
+}
+
+func handBack(t *testing.T, q Queue, k Key) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := q.Engine.Ensure(ctx, q.Consumer(k)); err != nil {
+		t.Fatal(err)
+	}
+	var work workqueue.Work
+	work.Close() // shutting down: nothing may start
+	got := make(chan string, 4)
+	reg := registry(t, q, &work, got)
+	publish(t, q, k, "during shutdown")
+	reg.Start(ctx, q.Consumer(k))
+	cons, err := q.Stream.Consumer(ctx, q.Consumer(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pulled", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.Delivered.Consumer >= 1
+	})
+	reg.StopAll()
+	eventually(t, "runner stopped", func() bool { return !reg.Running(q.Consumer(k)) })
+	select {
+	case d := <-got:
+		t.Fatalf("%q handled after Close", d)
+	default:
+	}
+	// The next process gets it at once: handed back, not held until the
+	// ack wait ends (the suite waits at most 20 s, so with an ack wait
+	// longer than that a message not handed back fails it).
+	if info, err := cons.Info(ctx); err == nil && info.Config.AckWait <= 20*time.Second {
+		t.Logf("ack wait %v: the hand-back is not told apart from a redelivery", info.Config.AckWait)
+	}
+	var next workqueue.Work
+	reg2 := registry(t, q, &next, got)
+	reg2.Start(ctx, q.Consumer(k))
+	receive(t, got, "during shutdown")
+	reg2.StopAll()
+	next.Close()
+}
+
+func crashAfterSchedule(t *testing.T, q Queue, k Key) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := q.Engine.Ensure(ctx, q.Consumer(k)); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := q.Stream.Consumer(ctx, q.Consumer(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, q, k, "attempt")
+	const id = "wqtest-crash"
+	at := workqueue.ScheduleAt(time.Now(), time.Hour) // never fires during the test
+	attempts := 0
+	for attempts < 2 {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			attempts++
+			if err := workqueue.ScheduleRetry(ctx, q.JS, q.ScheduleSubject(id), q.Subject(k), m.Data(), nats.Header{}, at); err != nil {
+				t.Fatal(err)
+			}
+			if attempts == 1 {
+				_ = m.Nak() // the process died before its ack: the message comes again
+				continue
+			}
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	info, err := q.Stream.Info(ctx, jetstream.WithSubjectFilter(q.ScheduleSubject(id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Subjects[q.ScheduleSubject(id)]; n != 1 {
+		t.Fatalf("%d pending schedules after a repeated attempt, want 1", n)
+	}
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumPending != 0 || ci.NumAckPending != 0 {
+		t.Fatalf("the attempted message is still queued: %+v", ci)
+	}
+}
