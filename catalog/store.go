@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -101,31 +102,16 @@ func (s *Store) Run(ctx context.Context) error {
 
 func (s *Store) follow(ctx context.Context, kv jetstream.KeyValue, loaded chan<- struct{}) {
 	signaled := false
-	for backoff := 100 * time.Millisecond; ctx.Err() == nil; {
-		w, err := kv.WatchAll(ctx)
-		if err != nil {
-			s.log.Warn("catalog watch failed", "bucket", kv.Bucket(), "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
+	natsx.Follow(ctx, kv, natsx.Watcher{
+		Apply: func(e jetstream.KeyValueEntry) { s.apply(kv.Bucket(), e) },
+		Loaded: func() {
+			if !signaled {
+				signaled = true
+				loaded <- struct{}{}
 			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		for e := range w.Updates() {
-			if e == nil {
-				if !signaled {
-					signaled = true
-					loaded <- struct{}{}
-				}
-				continue
-			}
-			s.apply(kv.Bucket(), e)
-		}
-		_ = w.Stop()
-	}
+		},
+		Logger: s.log,
+	})
 }
 
 func (s *Store) apply(bucket string, e jetstream.KeyValueEntry) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -272,52 +273,39 @@ func (r *Ring) rebuildLocked() {
 
 // Run follows the published keys until ctx ends and removes expired ones.
 func (r *Ring) Run(ctx context.Context) error {
-	tick := time.NewTicker(r.cfg.JanitorInterval)
-	defer tick.Stop()
-	for ctx.Err() == nil {
-		w, err := r.cfg.KV.Watch(ctx, keyPrefix+"*")
-		if err != nil {
-			r.cfg.Logger.Warn("keyring: watch failed", "err", err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(r.cfg.JanitorInterval)
+		defer tick.Stop()
+		for {
 			select {
 			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
+				return
+			case <-tick.C:
+				r.janitor(ctx)
 			}
-			continue
 		}
-		r.follow(ctx, w, tick.C)
-		_ = w.Stop()
-	}
+	}()
+	natsx.Follow(ctx, r.cfg.KV, natsx.Watcher{Keys: keyPrefix + "*", Apply: r.applyEntry, Logger: r.cfg.Logger})
+	<-done
 	return nil
 }
 
-func (r *Ring) follow(ctx context.Context, w jetstream.KeyWatcher, tick <-chan time.Time) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-			r.janitor(ctx)
-		case kve, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if kve == nil {
-				continue
-			}
-			kid := strings.TrimPrefix(kve.Key(), keyPrefix)
-			if kve.Operation() != jetstream.KeyValuePut {
-				r.apply(kid, nil)
-				continue
-			}
-			var e Entry
-			if err := json.Unmarshal(kve.Value(), &e); err != nil {
-				r.cfg.Logger.Error("keyring: entry skipped", "kid", kid, "err", err)
-				continue
-			}
-			r.apply(kid, &e)
-		}
+// applyEntry follows one published key: a put adds or updates it, a delete
+// or purge removes it.
+func (r *Ring) applyEntry(kve jetstream.KeyValueEntry) {
+	kid := strings.TrimPrefix(kve.Key(), keyPrefix)
+	if kve.Operation() != jetstream.KeyValuePut {
+		r.apply(kid, nil)
+		return
 	}
+	var e Entry
+	if err := json.Unmarshal(kve.Value(), &e); err != nil {
+		r.cfg.Logger.Error("keyring: entry skipped", "kid", kid, "err", err)
+		return
+	}
+	r.apply(kid, &e)
 }
 
 // janitor deletes entries whose retirement has expired and rebuilds the
