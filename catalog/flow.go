@@ -52,6 +52,12 @@ type Policy struct {
 	Concurrency    int      `json:"concurrency"`
 	ForwardHeaders []string `json:"forward_headers"`
 	Breaker        Breaker  `json:"breaker"`
+	// Ordering governs the Ordering-Key header: optional (default),
+	// required or off.
+	Ordering Ordering `json:"ordering"`
+	// OnFailure is what a failed ordered job does to its key: block
+	// (default) or continue.
+	OnFailure OnFailure `json:"on_failure"`
 }
 
 // Breaker configures the flow's circuit breaker.
@@ -93,6 +99,7 @@ func DefaultPolicy() Policy {
 		Timeout: Duration(60 * time.Second), MaxAttempts: 8,
 		BackoffBase: Duration(time.Second), BackoffCap: Duration(5 * time.Minute),
 		Rate: 50, Concurrency: 20, ForwardHeaders: []string{},
+		Ordering: OrderingOptional, OnFailure: OnFailureBlock,
 		Breaker: Breaker{
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
 			Window: Duration(30 * time.Second), OpenFor: Duration(30 * time.Second), HalfOpenProbes: 1,
@@ -125,6 +132,12 @@ func (p Policy) Validate() error {
 		errs = append(errs, fmt.Errorf("policy.forward_headers: at most %d names", MaxForwardHeaders))
 	}
 	if err := p.Breaker.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.Ordering.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.OnFailure.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, h := range p.ForwardHeaders {

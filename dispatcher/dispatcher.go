@@ -88,6 +88,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	bg.Go(func() { d.sched.run(stateCtx) })
 	go d.breakers.run(stateCtx, d.breakerConfig)
 	bg.Go(func() { d.sweepLoop(stateCtx) })
+	bg.Go(func() { d.sequenceLoop(stateCtx) })
 	// Run returns once its housekeeping has stopped; the sweeper releases
 	// its lease before the connection goes away.
 	defer func() { stopState(); bg.Wait() }()

@@ -38,6 +38,7 @@ func (s *Server) adminRoutes(g *gin.RouterGroup) {
 	g.GET("/jobs/:id/attempts", s.getAdminAttempts)
 	g.POST("/jobs/:id/deliveries/resend", s.resendAdminDeliveries)
 	g.POST("/breakers/:id/reset", s.resetBreaker)
+	s.sequenceRoutes(g)
 	g.GET("/openapi.json", s.adminOpenAPI)
 }
 

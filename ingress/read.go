@@ -26,6 +26,10 @@ func (s *Server) resource(rec *cpibv1.JobRecord) jobs.Resource {
 	if r.Status != jobs.StatusQueued || r.Waiting != nil {
 		return r
 	}
+	if w := s.sequenceWaiting(rec); w != nil {
+		r.Waiting = w
+		return r
+	}
 	if w, ok := s.policy.cache.Waiting(s.deps.Catalog, rec.GetClient(), rec.GetFlow()); ok {
 		r.Waiting = &jobs.Waiting{Reason: w.Reason}
 		if !w.Until.IsZero() {

@@ -112,6 +112,11 @@ func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.
 		}
 		sub.IdempotencyKey = k
 	}
+	key, perr := orderingKey(r, flow.Policy)
+	if perr != nil {
+		return sub, perr
+	}
+	sub.OrderingKey = key
 	if v := r.Header.Get("Job-TTL"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 || time.Duration(n)*time.Second > s.cfg.MaxJobTTL {

@@ -359,6 +359,8 @@ func (s *Store) Apply(ctx context.Context, rec *cpibv1.JobRecord, rev uint64, t 
 	if !Terminal(rec.GetStatus()) {
 		return n, nil
 	}
+	// An ordered job's end lets the next job of its key run (or blocks it).
+	defer s.sequenceEnded(ctx, rec)
 	err = s.PublishEvent(ctx, rec, trace)
 	s.cfg.Observer.Completed(ctx, rec.GetClient(), rec.GetFlow(), StatusName(rec.GetStatus()), rec.GetError().GetCode())
 	if err != nil {

@@ -30,6 +30,9 @@ type Resource struct {
 type Waiting struct {
 	Reason string `json:"reason"`
 	Until  string `json:"until,omitempty"`
+	// Job names the job an ordered job waits for (reasons sequence and
+	// sequence_blocked).
+	Job string `json:"job,omitempty"`
 }
 
 // LastAttempt is the most recent attempt that did not succeed, shown

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
@@ -41,6 +42,13 @@ type Config struct {
 	// to inject a failure (Fault). It is the fault-injection point of
 	// tests; nil in production.
 	Fault func(subject string) Fault
+	// BlockOnFailure reports whether a failed job with an Ordering-Key
+	// blocks its key's sequence (the flow policy on_failure: block) or
+	// releases the next job (continue). Default: block.
+	BlockOnFailure func(flow string) bool
+	// Logger receives what the store repairs or leaves to a repair.
+	// Default: discarded.
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +72,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueCacheTTL == 0 {
 		c.QueueCacheTTL = time.Minute
+	}
+	if c.BlockOnFailure == nil {
+		c.BlockOnFailure = func(string) bool { return true }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 

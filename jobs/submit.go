@@ -31,6 +31,10 @@ type Submission struct {
 	IdempotencyKey string
 	// Trace holds propagation headers (traceparent) to store with the message.
 	Trace nats.Header
+	// OrderingKey, when set (already validated), makes the job run in
+	// order with the other jobs of its client, flow and key, one at a time
+	// (see sequence.go).
+	OrderingKey string
 	// Body, when set instead of Payload, is read to its end: up to
 	// inline_max bytes stay in the message, a longer body is streamed to
 	// the object store with bounded memory. A read error (such as
@@ -91,7 +95,11 @@ func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 		return Accepted{}, err
 	}
 	rec := Accept(job)
-	if err := s.publish(ctx, job, rec, sub.Trace); err != nil {
+	publish := s.publish
+	if job.GetOrderingKey() != "" {
+		publish = s.publishOrdered
+	}
+	if err := publish(ctx, job, rec, sub.Trace); err != nil {
 		return Accepted{}, err
 	}
 	return Accepted{Record: rec}, nil
@@ -108,6 +116,7 @@ func (s *Store) message(ctx context.Context, sub Submission, id string, created,
 		PayloadSize: int64(len(sub.Payload)),
 		Query:       sub.Query, FlowPath: sub.FlowPath,
 		Headers: sub.Headers, CallbackUrl: sub.CallbackURL,
+		OrderingKey: sub.OrderingKey,
 	}
 	if body.object != "" {
 		job.PayloadObject, job.PayloadSize = body.object, body.size
@@ -128,7 +137,8 @@ func (s *Store) message(ctx context.Context, sub Submission, id string, created,
 // message whose acknowledgement did not come back, and never dispatched.
 func awaitsFirstMessage(rec *cpibv1.JobRecord) bool {
 	return rec.GetRun() == 1 && rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED &&
-		rec.GetAttempts() == 0 && rec.GetDispatchSeq() == 0
+		rec.GetAttempts() == 0 && rec.GetDispatchSeq() == 0 &&
+		rec.GetOrderingKey() == "" // an ordered job's message waits on SEQ (RepairSequences)
 }
 
 // proveQueued makes an idempotent replay of a job that was never
@@ -139,7 +149,7 @@ func awaitsFirstMessage(rec *cpibv1.JobRecord) bool {
 // stored, this stores it now. (A second copy past the duplicate window is
 // harmless too: the record lets only one message own the run.)
 func (s *Store) proveQueued(ctx context.Context, sub Submission, rec *cpibv1.JobRecord, body streamedBody) error {
-	if !awaitsFirstMessage(rec) {
+	if !awaitsFirstMessage(rec) && !(rec.GetOrderingKey() != "" && rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED && rec.GetAttempts() == 0) {
 		s.dropObject(ctx, body.object)
 		return nil
 	}
@@ -147,6 +157,9 @@ func (s *Store) proveQueued(ctx context.Context, sub Submission, rec *cpibv1.Job
 	if err != nil {
 		s.dropObject(ctx, body.object)
 		return err
+	}
+	if job.GetOrderingKey() != "" {
+		return s.proveSequenced(ctx, job, sub.Trace)
 	}
 	jb, err := proto.Marshal(job)
 	if err != nil {

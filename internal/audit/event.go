@@ -28,6 +28,14 @@ const (
 	outcomeSuccess, outcomeFail = "success", "failure"
 )
 
+// Operator actions on ordered sequences (Ordering-Key).
+const (
+	// ActionSequenceSkipped: a blocked sequence's failed head was skipped.
+	ActionSequenceSkipped = "sequence.skipped"
+	// ActionSequenceReplayed: a blocked sequence's failed head was replayed.
+	ActionSequenceReplayed = "sequence.replayed"
+)
+
 // Outcomes.
 const (
 	OutcomeSuccess = outcomeSuccess

@@ -115,7 +115,20 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if jc.Observer == nil {
 		jc.Observer = b.Metrics
 	}
+	if jc.BlockOnFailure == nil {
+		cat := b.Catalog
+		jc.BlockOnFailure = func(flow string) bool {
+			f, ok := cat.Flow(flow)
+			return !ok || f.Policy.OnFailure.Mode() == catalog.OnFailureBlock
+		}
+	}
+	if jc.Logger == nil {
+		jc.Logger = cfg.Logger
+	}
 	if b.Jobs, err = jobs.NewStore(b.Resources, jc); err != nil {
+		return nil, err
+	}
+	if err := metrics.ObserveSequences(b.meters, b.Jobs.BlockedSequences, b.Config.BacklogTTL); err != nil {
 		return nil, err
 	}
 	if b.Guard, err = ssrf.New(cfg.Callbacks); err != nil {

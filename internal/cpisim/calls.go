@@ -55,11 +55,51 @@ type callLog struct {
 	fetches int
 	max     int
 
+	spans    []Span
+	spanNext int
+	spanMax  int
+
 	inFlight    int // calls running the flow now
 	maxInFlight int // high-water mark of inFlight
 }
 
-func newCallLog(max int) *callLog { return &callLog{max: max} }
+func newCallLog(max, spans int) *callLog { return &callLog{max: max, spanMax: spans} }
+
+// Span is one call that ran an iFlow, from the moment it passed
+// authentication and CSRF checks until it was answered: tests and the
+// benchmark check per-key order and one-at-a-time with them.
+type Span struct {
+	// Job is the SAP_ApplicationID header (the broker's job ID).
+	Job string `json:"job"`
+	// Start and End bound the call, by Config.Now.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Status is the status answered.
+	Status int `json:"status"`
+}
+
+func (l *callLog) addSpan(sp Span) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.spanMax == 0 {
+		return
+	}
+	if len(l.spans) < l.spanMax {
+		l.spans = append(l.spans, sp)
+		return
+	}
+	l.spans[l.spanNext] = sp
+	l.spanNext = (l.spanNext + 1) % l.spanMax
+}
+
+// spanList returns the recorded spans, in the order the calls ended.
+func (l *callLog) spanList() []Span {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Span, 0, len(l.spans))
+	out = append(out, l.spans[l.spanNext:]...)
+	return append(out, l.spans[:l.spanNext]...)
+}
 
 func (l *callLog) add(c Call) {
 	l.mu.Lock()

@@ -60,7 +60,7 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestCallsRing(t *testing.T) {
 	t.Parallel()
-	l := newCallLog(3)
+	l := newCallLog(3, 0)
 	for i := 0; i < 5; i++ {
 		l.add(Call{Status: 200 + i})
 	}

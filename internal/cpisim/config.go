@@ -25,6 +25,8 @@ const (
 	DefaultMaxBodySize      = 40 << 20            // 40 MiB (cpi.md 1.4)
 	DefaultSessionTTL       = 30 * time.Minute    // Tomcat's default session idle timeout
 	DefaultMaxRecordedCalls = 10000
+	// DefaultMaxRecordedSpans is Config.MaxRecordedSpans's default.
+	DefaultMaxRecordedSpans = 100000
 	DefaultBodyReadGap      = 20 * time.Second // cpi.md 1.4
 	DefaultODataPageSize    = 1000             // cpi.md 2.1
 )
@@ -66,6 +68,12 @@ type Config struct {
 	// oldest are dropped first; -1 keeps none (benchmarks). [Sim.CallCount]
 	// still counts every call. Default 10000.
 	MaxRecordedCalls int
+
+	// MaxRecordedSpans bounds the spans kept per iFlow for [Sim.Spans]
+	// (the job, start and end of each call that ran the flow, a few dozen
+	// bytes each); the oldest are dropped first; -1 keeps none. Default
+	// 100000.
+	MaxRecordedSpans int
 
 	// BodyReadGap is the longest pause allowed while reading a request
 	// body; a longer one is answered 408. CPI's web server cancels such
@@ -200,6 +208,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxRecordedCalls < 0 {
 		c.MaxRecordedCalls = 0
+	}
+	if c.MaxRecordedSpans == 0 {
+		c.MaxRecordedSpans = DefaultMaxRecordedSpans
+	}
+	if c.MaxRecordedSpans < 0 {
+		c.MaxRecordedSpans = 0
 	}
 	if c.BodyReadGap == 0 {
 		c.BodyReadGap = DefaultBodyReadGap

@@ -94,6 +94,10 @@ func (s *Sim) runFlow(w http.ResponseWriter, r *http.Request, f *flow, aud audie
 	hist := s.history(f.ID)
 	hist.enter()
 	defer hist.leave()
+	spanStart := s.cfg.Now()
+	defer func() {
+		hist.addSpan(Span{Job: r.Header.Get("SAP_ApplicationID"), Start: spanStart, End: s.cfg.Now(), Status: status})
+	}()
 	mplID = newMessageID()
 	limit := f.MaxBodySize
 	if limit == 0 {

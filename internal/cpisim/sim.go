@@ -246,7 +246,7 @@ func (s *Sim) history(id string) *callLog {
 	s.histMu.Lock()
 	defer s.histMu.Unlock()
 	if l, ok = s.hist[id]; !ok {
-		l = newCallLog(s.cfg.MaxRecordedCalls)
+		l = newCallLog(s.cfg.MaxRecordedCalls, s.cfg.MaxRecordedSpans)
 		s.hist[id] = l
 	}
 	return l
@@ -255,6 +255,11 @@ func (s *Sim) history(id string) *callLog {
 // Calls returns the recorded calls of an iFlow, oldest first (at most
 // Config.MaxRecordedCalls). See [Call] for what is recorded.
 func (s *Sim) Calls(id string) []Call { return s.history(id).calls() }
+
+// Spans returns the calls that ran an iFlow (job, start, end), in the
+// order they ended (at most Config.MaxRecordedSpans). A call's End is
+// before the next call's Start when the caller ran them one at a time.
+func (s *Sim) Spans(id string) []Span { return s.history(id).spanList() }
 
 // CallCount returns how many calls of an iFlow were recorded in total.
 func (s *Sim) CallCount(id string) int {

@@ -105,7 +105,12 @@ type Resources struct {
 	// Callbacks is the per-client set of recent Callback-URL origins.
 	Callbacks jetstream.KeyValue
 	Payloads  jetstream.ObjectStore
-	Layout    Layout
+	// Seq holds the jobs with an Ordering-Key in the order they were
+	// accepted (cpib.seq.<client>.<flow>.<keyhash>); Cursors the head of
+	// each key's sequence.
+	Seq     jetstream.Stream
+	Cursors jetstream.KeyValue
+	Layout  Layout
 }
 
 // Ensure creates or updates every stream, bucket and object store of the
@@ -153,6 +158,15 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 			Replicas: l.Replicas, MaxAge: l.Retention, AllowDirect: true,
 			MaxMsgsPerSubject: l.MaxAttemptsPerJob, Discard: jetstream.DiscardOld,
 		}},
+		{&r.Seq, jetstream.StreamConfig{
+			Name: StreamSeq, Subjects: []string{"cpib.seq.>"},
+			// Limits retention without consumers: a key's jobs are read by
+			// direct get, one at a time; a job's message is deleted once
+			// its sequence moved past it (MaxAge is the backstop).
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			Replicas: l.Replicas, MaxAge: l.Retention, AllowDirect: true,
+			Duplicates: l.DuplicateWindow, MaxMsgSize: l.MaxValueSize,
+		}},
 		{&r.Audit, jetstream.StreamConfig{
 			Name: StreamAudit, Subjects: []string{"cpib.audit.>"},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
@@ -180,6 +194,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, l Layout) (*Resources, 
 		{&r.Breakers, jetstream.KeyValueConfig{Bucket: BucketBreakers}},
 		{&r.Leases, jetstream.KeyValueConfig{Bucket: BucketLeases, LimitMarkerTTL: time.Minute}},
 		{&r.Callbacks, jetstream.KeyValueConfig{Bucket: BucketCallbacks}},
+		{&r.Cursors, jetstream.KeyValueConfig{Bucket: BucketSeq}},
 	}
 	for _, b := range buckets {
 		b.cfg.Storage = jetstream.FileStorage

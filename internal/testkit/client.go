@@ -99,6 +99,7 @@ type Job struct {
 	Waiting  *struct {
 		Reason string `json:"reason"`
 		Until  string `json:"until"`
+		Job    string `json:"job"`
 	} `json:"waiting"`
 	LastAttempt *struct {
 		At         string `json:"at"`

@@ -162,9 +162,13 @@ type Job struct {
 	// query is the raw query string forwarded to the iFlow.
 	Query string `protobuf:"bytes,12,opt,name=query,proto3" json:"query,omitempty"`
 	// flow_path is the Flow-Path sub-path for addresses ending in /*.
-	FlowPath      string    `protobuf:"bytes,13,opt,name=flow_path,json=flowPath,proto3" json:"flow_path,omitempty"`
-	Headers       []*Header `protobuf:"bytes,14,rep,name=headers,proto3" json:"headers,omitempty"`
-	CallbackUrl   string    `protobuf:"bytes,15,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	FlowPath    string    `protobuf:"bytes,13,opt,name=flow_path,json=flowPath,proto3" json:"flow_path,omitempty"`
+	Headers     []*Header `protobuf:"bytes,14,rep,name=headers,proto3" json:"headers,omitempty"`
+	CallbackUrl string    `protobuf:"bytes,15,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	// ordering_key is the partner's Ordering-Key: the job runs in order with
+	// the other jobs of its client, flow and key (see SequenceCursor). Field
+	// numbers from 40 are the ordering's.
+	OrderingKey   string `protobuf:"bytes,40,opt,name=ordering_key,json=orderingKey,proto3" json:"ordering_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,6 +304,13 @@ func (x *Job) GetHeaders() []*Header {
 func (x *Job) GetCallbackUrl() string {
 	if x != nil {
 		return x.CallbackUrl
+	}
+	return ""
+}
+
+func (x *Job) GetOrderingKey() string {
+	if x != nil {
+		return x.OrderingKey
 	}
 	return ""
 }
@@ -494,7 +505,9 @@ type JobRecord struct {
 	EventPublished bool `protobuf:"varint,18,opt,name=event_published,json=eventPublished,proto3" json:"event_published,omitempty"`
 	// last_attempt describes the most recent attempt that did not succeed;
 	// it is cleared when an attempt succeeds. Never a secret.
-	LastAttempt   *Attempt `protobuf:"bytes,19,opt,name=last_attempt,json=lastAttempt,proto3" json:"last_attempt,omitempty"`
+	LastAttempt *Attempt `protobuf:"bytes,19,opt,name=last_attempt,json=lastAttempt,proto3" json:"last_attempt,omitempty"`
+	// ordering_key is the job's Ordering-Key, empty for unordered jobs.
+	OrderingKey   string `protobuf:"bytes,40,opt,name=ordering_key,json=orderingKey,proto3" json:"ordering_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -662,6 +675,13 @@ func (x *JobRecord) GetLastAttempt() *Attempt {
 	return nil
 }
 
+func (x *JobRecord) GetOrderingKey() string {
+	if x != nil {
+		return x.OrderingKey
+	}
+	return ""
+}
+
 // Attempt is the outcome of one CPI attempt that did not succeed, as the
 // job resource shows it in "last_attempt".
 type Attempt struct {
@@ -809,7 +829,7 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\x12cpib/v1/jobs.proto\x12\acpib.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\tR\x06values\"\xed\x03\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"\x90\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06client\x18\x02 \x01(\tR\x06client\x12\x12\n" +
@@ -828,7 +848,8 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\x05query\x18\f \x01(\tR\x05query\x12\x1b\n" +
 	"\tflow_path\x18\r \x01(\tR\bflowPath\x12)\n" +
 	"\aheaders\x18\x0e \x03(\v2\x0f.cpib.v1.HeaderR\aheaders\x12!\n" +
-	"\fcallback_url\x18\x0f \x01(\tR\vcallbackUrl\"\xe6\x01\n" +
+	"\fcallback_url\x18\x0f \x01(\tR\vcallbackUrl\x12!\n" +
+	"\fordering_key\x18( \x01(\tR\vorderingKey\"\xe6\x01\n" +
 	"\x06Result\x12\x1f\n" +
 	"\vstatus_code\x18\x01 \x01(\x05R\n" +
 	"statusCode\x12!\n" +
@@ -843,7 +864,7 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1f\n" +
 	"\vstatus_code\x18\x03 \x01(\x05R\n" +
-	"statusCode\"\x95\x06\n" +
+	"statusCode\"\xb8\x06\n" +
 	"\tJobRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06client\x18\x02 \x01(\tR\x06client\x12\x12\n" +
@@ -867,7 +888,8 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\fpayload_size\x18\x10 \x01(\x03R\vpayloadSize\x12!\n" +
 	"\fdispatch_seq\x18\x11 \x01(\x04R\vdispatchSeq\x12'\n" +
 	"\x0fevent_published\x18\x12 \x01(\bR\x0eeventPublished\x123\n" +
-	"\flast_attempt\x18\x13 \x01(\v2\x10.cpib.v1.AttemptR\vlastAttempt\"\x84\x01\n" +
+	"\flast_attempt\x18\x13 \x01(\v2\x10.cpib.v1.AttemptR\vlastAttempt\x12!\n" +
+	"\fordering_key\x18( \x01(\tR\vorderingKey\"\x84\x01\n" +
 	"\aAttempt\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1f\n" +
 	"\vstatus_code\x18\x02 \x01(\x05R\n" +

@@ -1,0 +1,756 @@
+package jobs
+
+// Ordered processing (Ordering-Key, "exactly once in order").
+//
+// The jobs of one (client, flow, ordering key) form a sequence. Each is
+// stored, in the order its 202 was given, on the SEQ stream under the
+// sequence's subject (cpib.seq.<client>.<flow>.<keyhash>); SEQ has no
+// consumers: it is read by direct get, so ten thousand keys cost no
+// consumer. A cursor in the cpib-seq bucket names the sequence's head, the
+// one job of the key that is queued or running; it is written only by
+// compare-and-set. Only the head is published to the ordinary queue, where
+// quotas, fairness and breakers admit it like any job.
+//
+//	accept:  append to SEQ ─▶ no cursor? take the first live message ─▶ enqueue ─▶ create cursor
+//	end:     head terminal ─▶ failed and on_failure block? cursor blocked
+//	                        └▶ else the next live message after the head ─▶ enqueue ─▶ CAS cursor
+//	                           (none: delete the cursor, then look once more)
+//
+// Invariant: a job is enqueued only when every earlier message of its key
+// is terminal, so at most one job of a key is queued or running, and they
+// run in SEQ order. The enqueue comes before the cursor's compare-and-set:
+// every writer that moves a cursor computes the same next job, the queue
+// publish is de-duplicated by the job ID, and a crash between the two
+// leaves a cursor behind a terminal head, which the repair pass
+// (RepairSequences) moves on. A terminal job's SEQ message is deleted once
+// the cursor moved past it, so SEQ holds only the keys' pending work.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Waiting reasons of ordered jobs.
+const (
+	// WaitSequence: a job with an Ordering-Key waits for the job before it
+	// (Waiting.Job) to end.
+	WaitSequence = "sequence"
+	// WaitSequenceBlocked: the key's head (Waiting.Job) failed under
+	// on_failure block; an operator skips or replays it.
+	WaitSequenceBlocked = "sequence_blocked"
+)
+
+// Sequence states as the admin API shows them.
+const (
+	SequenceActive  = "active"
+	SequenceBlocked = "blocked"
+)
+
+// HeaderOrderingKey carries the ordering key on a SEQ message.
+const HeaderOrderingKey = "Ordering-Key"
+
+// MaxOrderingKey is the longest Ordering-Key accepted.
+const MaxOrderingKey = 128
+
+// Errors of the sequence operations.
+var (
+	// ErrSequenceNotFound: no cursor with that ID (the key has nothing
+	// queued or running).
+	ErrSequenceNotFound = errors.New("sequence not found")
+	// ErrSequenceNotBlocked: skip and replay apply to blocked sequences.
+	ErrSequenceNotBlocked = errors.New("sequence is not blocked")
+)
+
+// ValidOrderingKey reports whether k is 1-128 visible ASCII characters.
+func ValidOrderingKey(k string) bool {
+	if len(k) < 1 || len(k) > MaxOrderingKey {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// sequenceOf names the sequence of an ordered record or job.
+func sequenceOf(client, flow, key string) string { return natsx.SequenceID(client, flow, key) }
+
+// ValidSequenceID reports whether id has the shape of a sequence ID
+// (<client>.<flow>.<16 hex digits>), so it is safe as a KV key.
+func ValidSequenceID(id string) bool {
+	parts := strings.Split(id, ".")
+	if len(parts) != 3 || len(parts[2]) != 16 || !validToken(parts[0]) || !validToken(parts[1]) {
+		return false
+	}
+	for _, c := range parts[2] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func validToken(s string) bool {
+	if len(s) < 1 || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// publishOrdered stores an ordered job: its message appended to its key's
+// SEQ subject and its record, written in parallel (the record carries the
+// waiting state a partner reads). Then the key's sequence is started if it
+// has no head; otherwise the job waits for the jobs before it.
+func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1.JobRecord, trace nats.Header) error {
+	rec.OrderingKey = job.GetOrderingKey()
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
+	jb, err := proto.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("jobs: encode job: %w", err)
+	}
+	rb, err := proto.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("jobs: encode record: %w", err)
+	}
+	id := sequenceOf(job.GetClient(), job.GetFlow(), job.GetOrderingKey())
+	msg := &nats.Msg{Subject: natsx.SequenceSubject(id), Data: jb, Header: nats.Header{}}
+	for k, v := range trace {
+		msg.Header[k] = v
+	}
+	msg.Header.Set(HeaderOrderingKey, job.GetOrderingKey())
+	fault := s.fault(msg.Subject)
+	var msgAck jetstream.PubAckFuture
+	if fault != LoseMessage {
+		if msgAck, err = s.res.JS.PublishMsgAsync(msg, jetstream.WithMsgID(job.GetId())); err != nil {
+			s.dropObject(ctx, job.GetPayloadObject())
+			return fmt.Errorf("%w: publish job: %w", ErrUnavailable, err)
+		}
+	}
+	recMsg := &nats.Msg{Subject: "$KV." + natsx.BucketJobs + "." + job.GetId(), Data: rb}
+	recAck, recErr := s.res.JS.PublishMsgAsync(recMsg, jetstream.WithExpectLastSequencePerSubject(0))
+	msgErr := error(errLost)
+	if msgAck != nil {
+		_, msgErr = awaitAck(pctx, msgAck)
+	}
+	if fault != NoFault && msgErr == nil {
+		msgErr = errLost
+	}
+	if recErr == nil {
+		_, recErr = awaitAck(pctx, recAck)
+	}
+	if isWrongLastSeq(recErr) {
+		if _, _, err := s.Get(pctx, job.GetId()); err == nil {
+			recErr = nil // the sequence started it and its dispatcher wrote it
+		}
+	}
+	switch {
+	case msgErr != nil && !refused(msgErr):
+		// The message may be stored: keep the record (see publish).
+		return fmt.Errorf("%w: %w: publish job: %w", ErrUnavailable, ErrUnconfirmed, msgErr)
+	case msgErr != nil:
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		if recErr == nil {
+			_ = s.res.Records.Purge(dctx, job.GetId())
+		}
+		if job.GetPayloadObject() != "" {
+			_ = s.res.Payloads.Delete(dctx, job.GetPayloadObject())
+		}
+		cancel()
+		return fmt.Errorf("%w: publish job: %w", ErrUnavailable, msgErr)
+	case recErr != nil:
+		if _, err := s.create(pctx, rec); err != nil && !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("%w: record job %s (in its sequence): %w", ErrUnavailable, job.GetId(), err)
+		}
+	}
+	// Stored. Starting the sequence may fail (JetStream trouble); the
+	// repair pass starts it then, so the 202 stands.
+	if err := s.kick(pctx, id); err != nil {
+		s.log().Warn("jobs: sequence not started yet; the repair pass starts it", "sequence", id, "job_id", job.GetId(), "err", err)
+	}
+	return nil
+}
+
+// proveSequenced is proveQueued for an ordered job: its message is
+// appended to its SEQ subject once more under its ID (a duplicate stores
+// nothing), and its sequence is started if it has no head.
+func (s *Store) proveSequenced(ctx context.Context, job *cpibv1.Job, trace nats.Header) error {
+	jb, err := proto.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("jobs: encode job: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
+	id := sequenceOf(job.GetClient(), job.GetFlow(), job.GetOrderingKey())
+	msg := &nats.Msg{Subject: natsx.SequenceSubject(id), Data: jb, Header: nats.Header{}}
+	for k, v := range trace {
+		msg.Header[k] = v
+	}
+	msg.Header.Set(HeaderOrderingKey, job.GetOrderingKey())
+	if _, err := s.publishJob(pctx, msg, job.GetId()); err != nil {
+		return fmt.Errorf("%w: %w: publish job: %w", ErrUnavailable, ErrUnconfirmed, err)
+	}
+	return s.kick(pctx, id)
+}
+
+// cursor reads the cursor of a sequence: nil (revision 0) when the key has
+// no head.
+func (s *Store) cursor(ctx context.Context, id string) (*cpibv1.SequenceCursor, uint64, error) {
+	e, err := s.res.Cursors.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: read sequence %s: %w", ErrUnavailable, id, err)
+	}
+	c := &cpibv1.SequenceCursor{}
+	if err := proto.Unmarshal(e.Value(), c); err != nil {
+		return nil, 0, fmt.Errorf("jobs: decode sequence %s: %w", id, err)
+	}
+	return c, e.Revision(), nil
+}
+
+// putCursor writes a cursor by compare-and-set (rev 0: it must not exist).
+// ErrConflict when someone else wrote first.
+func (s *Store) putCursor(ctx context.Context, id string, c *cpibv1.SequenceCursor, rev uint64) error {
+	b, err := proto.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("jobs: encode sequence: %w", err)
+	}
+	if rev == 0 {
+		_, err = s.res.Cursors.Create(ctx, id, b)
+	} else {
+		_, err = s.res.Cursors.Update(ctx, id, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("%w: write sequence %s: %w", ErrUnavailable, id, err)
+	}
+	return nil
+}
+
+// kick starts a sequence that has no head: its first live job becomes the
+// head. It does nothing when the sequence has one.
+func (s *Store) kick(ctx context.Context, id string) error {
+	for i := 0; i < 16; i++ {
+		c, _, err := s.cursor(ctx, id)
+		if err != nil || c != nil {
+			return err
+		}
+		err = s.moveTo(ctx, id, nil, 0, 1)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return ErrConflict
+}
+
+// live is the first message of a sequence from seq on whose job has not
+// ended: its job and stream sequence, or nil when there is none. Messages
+// of jobs that ended (canceled or expired while they waited, or a head the
+// cursor moved past) are deleted on the way.
+func (s *Store) live(ctx context.Context, id string, from uint64) (*cpibv1.Job, *jetstream.RawStreamMsg, error) {
+	subj := natsx.SequenceSubject(id)
+	for seq := from; ; {
+		m, err := s.res.Seq.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil, nil
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: read sequence %s: %w", ErrUnavailable, id, err)
+		}
+		seq = m.Sequence + 1
+		job := &cpibv1.Job{}
+		if err := proto.Unmarshal(m.Data, job); err != nil || job.GetId() == "" {
+			s.log().Error("jobs: undecodable message in a sequence; skipped", "sequence", id, "seq", m.Sequence, "err", err)
+			s.dropSeq(ctx, m.Sequence)
+			continue
+		}
+		rec, _, err := s.Get(ctx, job.GetId())
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// Its submit's record write is still in flight, or was lost:
+			// the dispatcher writes it from the message.
+			return job, m, nil
+		case err != nil:
+			return nil, nil, err
+		case Terminal(rec.GetStatus()):
+			s.dropSeq(ctx, m.Sequence)
+			continue
+		}
+		return job, m, nil
+	}
+}
+
+// moveTo makes the first live job from seq from the head of sequence id,
+// whose cursor is cur at rev (nil, 0: none): the job is enqueued, then the
+// cursor is written by compare-and-set. Without a live job the cursor is
+// deleted, and the sequence looked at once more, so a job appended while
+// the cursor was being deleted is not left without a head. ErrConflict
+// when the cursor changed meanwhile (the caller decides again).
+func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCursor, rev, from uint64) error {
+	job, m, err := s.live(ctx, id, from)
+	if err != nil {
+		return err
+	}
+	if job == nil {
+		if cur == nil {
+			return nil
+		}
+		if err := s.res.Cursors.Delete(ctx, id, jetstream.LastRevision(rev)); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				return ErrConflict
+			}
+			return fmt.Errorf("%w: end sequence %s: %w", ErrUnavailable, id, err)
+		}
+		s.dropSeq(ctx, cur.GetHeadSeq())
+		return s.kick(ctx, id)
+	}
+	if err := s.enqueue(ctx, job, m.Header); err != nil {
+		return err
+	}
+	next := &cpibv1.SequenceCursor{
+		Client: job.GetClient(), Flow: job.GetFlow(), Key: job.GetOrderingKey(),
+		Head: job.GetId(), HeadSeq: m.Sequence, State: cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE,
+		Since: timestamppb.New(s.cfg.Now()),
+	}
+	if err := s.putCursor(ctx, id, next, rev); err != nil {
+		return err
+	}
+	if cur != nil && cur.GetHeadSeq() != m.Sequence {
+		s.dropSeq(ctx, cur.GetHeadSeq())
+	}
+	return nil
+}
+
+// enqueue publishes the head of a sequence to its (client, flow) queue,
+// under its job ID (Nats-Msg-Id), with the trace headers it was accepted
+// with.
+func (s *Store) enqueue(ctx context.Context, job *cpibv1.Job, h nats.Header) error {
+	if err := s.queues.ensure(ctx, job.GetClient(), job.GetFlow()); err != nil {
+		return fmt.Errorf("%w: queue consumer: %w", ErrUnavailable, err)
+	}
+	b, err := proto.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("jobs: encode job: %w", err)
+	}
+	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow()), Data: b, Header: nats.Header{}}
+	for k, v := range h {
+		if strings.HasPrefix(k, "Nats-") || k == HeaderOrderingKey {
+			continue
+		}
+		msg.Header[k] = v
+	}
+	if _, err := s.publishJob(ctx, msg, job.GetId()); err != nil {
+		return fmt.Errorf("%w: enqueue job %s: %w", ErrUnavailable, job.GetId(), err)
+	}
+	return nil
+}
+
+// dropSeq deletes a SEQ message the sequence moved past (best effort: the
+// next reader skips it again and MaxAge removes it at last).
+func (s *Store) dropSeq(ctx context.Context, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	if err := s.res.Seq.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		s.log().Debug("jobs: sequence message not deleted", "seq", seq, "err", err)
+	}
+}
+
+// blocks reports whether a terminal record stops its sequence: it failed
+// while running (CPI refused it, or its attempts ran out) and its flow's
+// on_failure is block. Expired, canceled and succeeded jobs release the
+// next one.
+func (s *Store) blocks(rec *cpibv1.JobRecord) bool {
+	if rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_FAILED {
+		return false
+	}
+	switch rec.GetError().GetCode() {
+	case CodeCPIError, CodeAttemptsExhausted:
+		return s.cfg.BlockOnFailure(rec.GetFlow())
+	}
+	return false
+}
+
+// sequenceEnded moves the sequence of a terminal ordered record on (Apply
+// calls it after every terminal transition): if rec is its key's head, the
+// key blocks (rec failed under on_failure block) or its next job becomes
+// the head. A record that is not the head (a waiting job canceled or
+// expired) is skipped when the sequence reaches it. Errors are left to the
+// repair pass.
+func (s *Store) sequenceEnded(ctx context.Context, rec *cpibv1.JobRecord) {
+	if rec.GetOrderingKey() == "" || !Terminal(rec.GetStatus()) {
+		return
+	}
+	id := sequenceOf(rec.GetClient(), rec.GetFlow(), rec.GetOrderingKey())
+	if err := s.ended(ctx, id, rec); err != nil {
+		s.log().Warn("jobs: sequence not moved on yet; the repair pass does it", "sequence", id, "job_id", rec.GetId(), "err", err)
+	}
+}
+
+// ended moves sequence id on after its head rec ended (see sequenceEnded).
+func (s *Store) ended(ctx context.Context, id string, rec *cpibv1.JobRecord) error {
+	for i := 0; i < 16; i++ {
+		c, rev, err := s.cursor(ctx, id)
+		if err != nil {
+			return err
+		}
+		if c == nil || c.GetHead() != rec.GetId() {
+			return nil // not the head: moved on already, or skipped when reached
+		}
+		if s.blocks(rec) {
+			if c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+				return nil
+			}
+			b := proto.CloneOf(c)
+			b.State, b.Since = cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED, timestamppb.New(s.cfg.Now())
+			err = s.putCursor(ctx, id, b, rev)
+		} else {
+			err = s.moveTo(ctx, id, c, rev, c.GetHeadSeq()+1)
+		}
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return ErrConflict
+}
+
+// Sequence is a sequence as the admin API shows it.
+type Sequence struct {
+	ID     string `json:"id"`
+	Client string `json:"client"`
+	Flow   string `json:"flow"`
+	Key    string `json:"key"`
+	State  string `json:"state"`
+	// Head is the job that runs (active) or failed (blocked).
+	Head  string `json:"head"`
+	Since string `json:"since,omitempty"`
+	// HeadStatus and HeadError describe the head job now.
+	HeadStatus string         `json:"head_status,omitempty"`
+	HeadError  *ErrorResource `json:"head_error,omitempty"`
+}
+
+func stateName(st cpibv1.SequenceState) string {
+	if st == cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+		return SequenceBlocked
+	}
+	return SequenceActive
+}
+
+func (s *Store) describe(ctx context.Context, id string, c *cpibv1.SequenceCursor) Sequence {
+	q := Sequence{ID: id, Client: c.GetClient(), Flow: c.GetFlow(), Key: c.GetKey(), State: stateName(c.GetState()),
+		Head: c.GetHead(), Since: stamp(c.GetSince())}
+	if rec, _, err := s.Get(ctx, c.GetHead()); err == nil {
+		q.HeadStatus = StatusName(rec.GetStatus())
+		if e := rec.GetError(); e != nil {
+			q.HeadError = &ErrorResource{Code: e.GetCode(), Message: e.GetMessage(), StatusCode: e.GetStatusCode()}
+		}
+	}
+	return q
+}
+
+// GetSequence returns one sequence. ErrSequenceNotFound when its key has
+// nothing queued or running.
+func (s *Store) GetSequence(ctx context.Context, id string) (Sequence, error) {
+	if !ValidSequenceID(id) {
+		return Sequence{}, ErrSequenceNotFound
+	}
+	c, _, err := s.cursor(ctx, id)
+	if err != nil {
+		return Sequence{}, err
+	}
+	if c == nil {
+		return Sequence{}, ErrSequenceNotFound
+	}
+	return s.describe(ctx, id, c), nil
+}
+
+// SequenceFilter selects sequences to list. Empty fields select all.
+type SequenceFilter struct {
+	State, Client, Flow string
+}
+
+const cursorSubjects = "$KV." + natsx.BucketSeq + "."
+
+// ListSequences returns up to limit sequences matching f, from the cursor
+// bucket's stream after sequence after, and where the next page starts (0
+// at the end).
+func (s *Store) ListSequences(ctx context.Context, f SequenceFilter, after uint64, limit int) ([]Sequence, uint64, error) {
+	filter := cursorSubjects + ">"
+	switch {
+	case f.Client != "" && f.Flow != "":
+		filter = cursorSubjects + f.Client + "." + f.Flow + ".*"
+	case f.Client != "":
+		filter = cursorSubjects + f.Client + ".>"
+	case f.Flow != "":
+		filter = cursorSubjects + "*." + f.Flow + ".*"
+	}
+	st, err := s.res.JS.Stream(ctx, "KV_"+natsx.BucketSeq)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: sequence bucket: %w", ErrUnavailable, err)
+	}
+	var out []Sequence
+	for seq := after + 1; ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, 0, nil
+		}
+		if err != nil {
+			return out, 0, fmt.Errorf("%w: read sequences: %w", ErrUnavailable, err)
+		}
+		seq = m.Sequence + 1
+		if m.Header.Get("KV-Operation") != "" {
+			continue
+		}
+		c := &cpibv1.SequenceCursor{}
+		if proto.Unmarshal(m.Data, c) != nil {
+			continue
+		}
+		if f.State != "" && stateName(c.GetState()) != f.State {
+			continue
+		}
+		out = append(out, s.describe(ctx, strings.TrimPrefix(m.Subject, cursorSubjects), c))
+		if len(out) >= limit {
+			return out, m.Sequence, nil
+		}
+	}
+}
+
+// BlockedSequences counts the blocked sequences (the /metrics gauge).
+func (s *Store) BlockedSequences(ctx context.Context) (int, error) {
+	st, err := s.res.JS.Stream(ctx, "KV_"+natsx.BucketSeq)
+	if err != nil {
+		return 0, fmt.Errorf("%w: sequence bucket: %w", ErrUnavailable, err)
+	}
+	n := 0
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(cursorSubjects+">"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("%w: read sequences: %w", ErrUnavailable, err)
+		}
+		seq = m.Sequence + 1
+		c := &cpibv1.SequenceCursor{}
+		if m.Header.Get("KV-Operation") == "" && proto.Unmarshal(m.Data, c) == nil &&
+			c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+			n++
+		}
+	}
+}
+
+// SkipSequence releases a blocked sequence: its failed head stays failed
+// and the next job of the key becomes the head.
+func (s *Store) SkipSequence(ctx context.Context, id string) (Sequence, error) {
+	if !ValidSequenceID(id) {
+		return Sequence{}, ErrSequenceNotFound
+	}
+	for i := 0; i < 16; i++ {
+		c, rev, err := s.cursor(ctx, id)
+		if err != nil {
+			return Sequence{}, err
+		}
+		if c == nil {
+			return Sequence{}, ErrSequenceNotFound
+		}
+		if c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+			return s.describe(ctx, id, c), ErrSequenceNotBlocked
+		}
+		err = s.moveTo(ctx, id, c, rev, c.GetHeadSeq()+1)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Sequence{}, err
+		}
+		q, err := s.GetSequence(ctx, id)
+		if errors.Is(err, ErrSequenceNotFound) {
+			return Sequence{ID: id, Client: c.GetClient(), Flow: c.GetFlow(), Key: c.GetKey()}, nil // nothing left
+		}
+		return q, err
+	}
+	return Sequence{}, ErrConflict
+}
+
+// ReplaySequence starts a new run of a blocked sequence's failed head (the
+// replay transition, run+1) as the head again: the jobs behind it keep
+// waiting until it ends. It returns why it was not replayed, or "".
+func (s *Store) ReplaySequence(ctx context.Context, id string) (Sequence, string, error) {
+	if !ValidSequenceID(id) {
+		return Sequence{}, "", ErrSequenceNotFound
+	}
+	c, _, err := s.cursor(ctx, id)
+	if err != nil {
+		return Sequence{}, "", err
+	}
+	if c == nil {
+		return Sequence{}, "", ErrSequenceNotFound
+	}
+	if c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+		return s.describe(ctx, id, c), "", ErrSequenceNotBlocked
+	}
+	m, err := s.res.Seq.GetMsg(ctx, c.GetHeadSeq())
+	if err != nil {
+		return Sequence{}, "", fmt.Errorf("%w: read sequence head: %w", ErrUnavailable, err)
+	}
+	job := &cpibv1.Job{}
+	if err := proto.Unmarshal(m.Data, job); err != nil || job.GetId() != c.GetHead() {
+		return Sequence{}, "", fmt.Errorf("jobs: sequence %s: head message does not hold job %s", id, c.GetHead())
+	}
+	rec, _, err := s.Get(ctx, job.GetId())
+	if err != nil {
+		return Sequence{}, "", err
+	}
+	job.Run = rec.GetRun() // the run that failed; ReplayRun starts the next
+	why, err := s.ReplayRun(ctx, job)
+	if err != nil || why != "" {
+		return s.describe(ctx, id, c), why, err
+	}
+	// The head runs again: the cursor is active. If the new run ended
+	// meanwhile, it moved the cursor already and this write conflicts.
+	for i := 0; i < 16; i++ {
+		cur, rev, err := s.cursor(ctx, id)
+		if err != nil {
+			return Sequence{}, "", err
+		}
+		if cur == nil || cur.GetHead() != c.GetHead() || cur.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+			break
+		}
+		a := proto.CloneOf(cur)
+		a.State, a.Since = cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE, timestamppb.New(s.cfg.Now())
+		if err := s.putCursor(ctx, id, a, rev); !errors.Is(err, ErrConflict) {
+			if err != nil {
+				return Sequence{}, "", err
+			}
+			break
+		}
+	}
+	q, err := s.GetSequence(ctx, id)
+	if errors.Is(err, ErrSequenceNotFound) {
+		return Sequence{ID: id, Client: c.GetClient(), Flow: c.GetFlow(), Key: c.GetKey(), Head: c.GetHead()}, "", nil
+	}
+	return q, "", err
+}
+
+// SequenceWaiting says why a queued ordered job waits for its sequence:
+// nil when it is its key's head (it waits, if at all, like any job).
+func (s *Store) SequenceWaiting(ctx context.Context, rec *cpibv1.JobRecord) *Waiting {
+	if rec.GetOrderingKey() == "" || rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_QUEUED {
+		return nil
+	}
+	c, _, err := s.cursor(ctx, sequenceOf(rec.GetClient(), rec.GetFlow(), rec.GetOrderingKey()))
+	if err != nil || c == nil {
+		return &Waiting{Reason: WaitSequence}
+	}
+	if c.GetHead() == rec.GetId() {
+		return nil
+	}
+	if c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+		return &Waiting{Reason: WaitSequenceBlocked, Job: c.GetHead()}
+	}
+	return &Waiting{Reason: WaitSequence, Job: c.GetHead()}
+}
+
+// RepairSequences looks at up to batch SEQ messages after sequence after
+// and repairs what a crash left behind: a key with waiting jobs but no
+// head is started, a cursor whose head ended is moved on (or blocked), a
+// waiting job past its expires_at is expired (which takes it out of its
+// sequence). It returns where to go on, 0 at the end.
+func (s *Store) RepairSequences(ctx context.Context, after uint64, batch int) (uint64, error) {
+	type seen struct {
+		c   *cpibv1.SequenceCursor
+		err error
+	}
+	cursors := map[string]seen{}
+	now := s.cfg.Now()
+	seq := after + 1
+	for range batch {
+		m, err := s.res.Seq.GetMsg(ctx, seq, jetstream.WithGetMsgSubject("cpib.seq.>"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: read sequences: %w", ErrUnavailable, err)
+		}
+		seq = m.Sequence + 1
+		id := strings.TrimPrefix(m.Subject, "cpib.seq.")
+		job := &cpibv1.Job{}
+		if proto.Unmarshal(m.Data, job) != nil || !ValidSequenceID(id) {
+			continue
+		}
+		sc, ok := cursors[id]
+		if !ok {
+			sc.c, _, sc.err = s.cursor(ctx, id)
+			cursors[id] = sc
+		}
+		if sc.err != nil {
+			continue
+		}
+		switch {
+		case sc.c == nil:
+			if err := s.kick(ctx, id); err != nil {
+				s.log().Warn("jobs: sequence repair: start", "sequence", id, "err", err)
+			}
+			delete(cursors, id)
+		case sc.c.GetHead() == job.GetId():
+			rec, _, err := s.Get(ctx, job.GetId())
+			if err == nil && Terminal(rec.GetStatus()) {
+				if err := s.ended(ctx, id, rec); err != nil {
+					s.log().Warn("jobs: sequence repair: move on", "sequence", id, "err", err)
+				}
+				delete(cursors, id)
+			}
+		case m.Sequence < sc.c.GetHeadSeq():
+			// Behind the head: its job ended; the deletion was lost.
+			if rec, _, err := s.Get(ctx, job.GetId()); err == nil && Terminal(rec.GetStatus()) {
+				s.dropSeq(ctx, m.Sequence)
+			}
+		default:
+			s.expireWaiting(ctx, job, now)
+		}
+	}
+	return seq - 1, nil
+}
+
+// expireWaiting fails a job that waits in its sequence past its
+// expires_at (DESIGN 5 "Expiry": no job waits forever unannounced).
+func (s *Store) expireWaiting(ctx context.Context, job *cpibv1.Job, now time.Time) {
+	if job.GetExpiresAt() == nil || !now.After(job.GetExpiresAt().AsTime()) {
+		return
+	}
+	rec, rev, err := s.Get(ctx, job.GetId())
+	if err != nil || rec.GetRun() != job.GetRun() {
+		return
+	}
+	jerr := ExpiryError(rec, false, now)
+	if jerr == nil {
+		return
+	}
+	if _, err := s.Apply(ctx, rec, rev, Expire(0, jerr), nil); err != nil && !errors.Is(err, ErrConflict) {
+		s.log().Warn("jobs: waiting ordered job not expired yet", "job_id", job.GetId(), "err", err)
+	}
+}
+
+func (s *Store) log() *slog.Logger { return s.cfg.Logger }
