@@ -286,10 +286,10 @@ func TestOrderingBlockSkipReplay(t *testing.T) {
 		_, reason, _ := waitingOf(p, more[1].ID)
 		return reason == "sequence_blocked"
 	})
-	expectStatus(t, admin.Do(http.MethodPost, "/admin/v1/sequences/"+seq+"/skip", nil, nil), http.StatusOK)
 	if err := sys.Sim.SetFaults("Ordered", cpisim.Faults{}); err != nil {
 		t.Fatal(err)
 	}
+	expectStatus(t, admin.Do(http.MethodPost, "/admin/v1/sequences/"+seq+"/skip", nil, nil), http.StatusOK)
 	for _, j := range more[1:] {
 		if got := p.WaitJob(j.ID, time.Minute); got.Status != "succeeded" {
 			t.Fatalf("job %d after skip: %s", j.N, got.Status)

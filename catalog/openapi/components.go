@@ -48,8 +48,9 @@ func components(base string, scopes obj) obj {
 					"completed_at": ts,
 					"expires_at":   ts,
 					"waiting": obj{"type": "object", "required": []any{"reason"}, "properties": obj{
-						"reason": obj{"type": "string", "enum": []any{"quota", "concurrency", "breaker_open", "retry_backoff", "flow_disabled", "flow_unavailable", "client_disabled"}},
+						"reason": obj{"type": "string", "enum": []any{"quota", "concurrency", "breaker_open", "retry_backoff", "flow_disabled", "flow_unavailable", "client_disabled", "sequence", "sequence_blocked"}},
 						"until":  ts,
+						"job":    obj{"type": "string", "description": "The job an ordered job waits for (reasons sequence and sequence_blocked)."},
 					}},
 					"result": ref("schemas", "JobResult"),
 					"error": obj{"type": "object", "required": []any{"code"}, "properties": obj{

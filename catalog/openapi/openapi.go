@@ -133,6 +133,16 @@ func submitOperation(f catalog.Flow) obj {
 			obj{"type": "string", "pattern": "^wait=[0-9]+$", "examples": []any{"wait=10"}}),
 		header("Job-TTL", "Seconds until an undispatched job expires (default 86400).", obj{"type": "integer", "minimum": 1}),
 	}
+	switch f.Policy.Ordering.Mode() {
+	case catalog.OrderingOptional:
+		params = append(params, header("Ordering-Key", "Jobs with the same key run one at a time, in the order they were accepted (1-128 visible ASCII, e.g. an order number).",
+			obj{"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7e]+$"}))
+	case catalog.OrderingRequired:
+		p := header("Ordering-Key", "Required by this flow: jobs with the same key run one at a time, in the order they were accepted (1-128 visible ASCII). Missing: 400 ordering_key_required.",
+			obj{"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7e]+$"})
+		p["required"] = true
+		params = append(params, p)
+	}
 	if f.Wildcard() {
 		params = append(params, header("Flow-Path", "Sub-path of the iFlow address, e.g. /orders/42.", obj{"type": "string", "pattern": "^/"}))
 	}

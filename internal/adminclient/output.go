@@ -61,6 +61,7 @@ var columns = map[string][]string{
 	"dlq list":       {"id", "kind", "client", "flow", "job_id", "code", "attempts", "time"},
 	"keys list":      {"jwk.kid", "state", "signing", "created_at", "retired_at", "expires_at"},
 	"breakers list":  {"flow", "state", "since", "until", "by"},
+	"sequences list": {"id", "client", "flow", "key", "state", "head", "head_status", "head_error.code", "since"},
 }
 
 // render prints the answer b of command cmd in format.

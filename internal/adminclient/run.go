@@ -46,6 +46,10 @@ Usage:
                                  webhook delivery goes back to its endpoint)
   cpibroker admin breakers list
   cpibroker admin breakers reset FLOW
+  cpibroker admin sequences list [--state blocked|active] [--client ID] [--flow ID] [--limit N] [--cursor C]
+  cpibroker admin sequences get ID
+  cpibroker admin sequences skip ID     (a blocked key: its failed job stays failed, the next runs)
+  cpibroker admin sequences replay ID   (a blocked key: its failed job runs again, first)
 
 Every command takes:
   --url URL            the broker (default $CPIB_URL, the credentials file's base_url, or http://127.0.0.1:8080)
@@ -279,6 +283,10 @@ var commands = map[string]func(fs *flag.FlagSet) request{
 	"dlq replay":                    replayDLQ,
 	"breakers list":                 fixed("GET", "/admin/v1/breakers"),
 	"breakers reset":                byIDAt("breakers", "POST", "/reset"),
+	"sequences list":                listAt("sequences", "state", "client", "flow"),
+	"sequences get":                 byIDAt("sequences", "GET", ""),
+	"sequences skip":                byIDAt("sequences", "POST", "/skip"),
+	"sequences replay":              byIDAt("sequences", "POST", "/replay"),
 	"providers create":              createProvider,
 	"providers list":                listAt("providers"),
 	"providers get":                 byIDAt("providers", "GET", ""),
