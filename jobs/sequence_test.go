@@ -1,0 +1,155 @@
+package jobs_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/jobs"
+	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
+)
+
+func ordered(body, key string) jobs.Submission {
+	s := sub("acme", "orders", body)
+	s.OrderingKey = key
+	return s
+}
+
+// TestSequenceCrashWindows: only a key's head is ever queued; a head that
+// ended without moving its sequence on (its process died between the two
+// writes) is moved on by the repair pass, once however often it runs; a
+// canceled head releases the next job; a waiting job past its expiry is
+// expired by the repair pass and never queued.
+func TestSequenceCrashWindows(t *testing.T) {
+	e := newEnv(t, jobs.Config{})
+	ctx := ctxT(t)
+	var ids []string
+	for _, b := range []string{"1", "2", "3"} {
+		ids = append(ids, mustSubmit(t, e, ordered(b, "PO-1")).Record.GetId())
+	}
+	if n := jobMsgs(t, e); n != 1 {
+		t.Fatalf("%d queued messages for one key, want 1 (the head)", n)
+	}
+	if job, _ := queued(t, e, "acme", "orders"); job.GetId() != ids[0] || job.GetOrderingKey() != "PO-1" {
+		t.Fatalf("queued %s, want the first job %s", job.GetId(), ids[0])
+	}
+	rec, _, _ := e.store.Get(ctx, ids[1])
+	if w := e.store.SequenceWaiting(ctx, rec); w == nil || w.Reason != jobs.WaitSequence || w.Job != ids[0] {
+		t.Fatalf("job 2 waiting %+v", w)
+	}
+	// The head ends but its process dies before moving the sequence on.
+	if _, _, err := e.store.Mutate(ctx, ids[0], func(r *cpibv1.JobRecord) error {
+		r.Status = cpibv1.JobStatus_JOB_STATUS_SUCCEEDED
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seqID := natsx.SequenceID("acme", "orders", "PO-1")
+	if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != ids[0] {
+		t.Fatalf("sequence before repair: %+v %v", q, err)
+	}
+	for range 2 {
+		if _, err := e.store.RepairSequences(ctx, 0, 100); err != nil {
+			t.Fatal(err)
+		}
+		if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != ids[1] || q.State != jobs.SequenceActive {
+			t.Fatalf("sequence after repair: %+v %v", q, err)
+		}
+		if n := jobMsgs(t, e); n != 2 {
+			t.Fatalf("%d queued messages after repair, want 2 (job 2 once)", n)
+		}
+	}
+	// The normal path: the head is canceled while queued; the next runs.
+	if _, err := e.store.Cancel(ctx, "acme", ids[1], nil); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != ids[2] {
+		t.Fatalf("after canceling the head: %+v %v", q, err)
+	}
+	// The last job ends: the key has no sequence any more, and its SEQ
+	// messages are gone.
+	if _, err := e.store.Cancel(ctx, "acme", ids[2], nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.GetSequence(ctx, seqID); !errors.Is(err, jobs.ErrSequenceNotFound) {
+		t.Fatalf("ended sequence: %v", err)
+	}
+	if info, err := e.res.Seq.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("SEQ keeps %d messages of ended jobs (%v)", info.State.Msgs, err)
+	}
+
+	// Expiry of a waiting job.
+	s4, s5 := ordered("4", "PO-2"), ordered("5", "PO-2")
+	s5.TTL = time.Second
+	id4 := mustSubmit(t, e, s4).Record.GetId()
+	id5 := mustSubmit(t, e, s5).Record.GetId()
+	before := jobMsgs(t, e)
+	e.clock.Advance(2 * time.Second)
+	if _, err := e.store.RepairSequences(ctx, 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	if r5, _, _ := e.store.Get(ctx, id5); r5.GetStatus() != cpibv1.JobStatus_JOB_STATUS_FAILED || r5.GetError().GetCode() != jobs.CodeExpired {
+		t.Fatalf("waiting job past its expiry: %v %v", r5.GetStatus(), r5.GetError())
+	}
+	if _, err := e.store.Cancel(ctx, "acme", id4, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := jobMsgs(t, e); n != before {
+		t.Fatalf("the expired job was queued (%d messages, want %d)", n, before)
+	}
+	if _, err := e.store.GetSequence(ctx, natsx.SequenceID("acme", "orders", "PO-2")); !errors.Is(err, jobs.ErrSequenceNotFound) {
+		t.Fatalf("sequence after its last job: %v", err)
+	}
+}
+
+// TestSequenceBlocks: a head that failed under block stops its key; skip
+// releases the rest; under continue the next job is queued at once.
+func TestSequenceBlocks(t *testing.T) {
+	block := true
+	e := newEnv(t, jobs.Config{BlockOnFailure: func(string) bool { return block }})
+	ctx := ctxT(t)
+	fail := func(id string) {
+		t.Helper()
+		rec, rev, err := e.store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Apply(ctx, rec, rev, jobs.Fail(1, nil, &cpibv1.JobError{Code: jobs.CodeCPIError}), nil); err != nil && !errors.Is(err, jobs.ErrEventPending) {
+			t.Fatal(err)
+		}
+	}
+	a := mustSubmit(t, e, ordered("a", "K")).Record.GetId()
+	b := mustSubmit(t, e, ordered("b", "K")).Record.GetId()
+	c := mustSubmit(t, e, ordered("c", "K")).Record.GetId()
+	fail(a)
+	seqID := natsx.SequenceID("acme", "orders", "K")
+	q, err := e.store.GetSequence(ctx, seqID)
+	if err != nil || q.State != jobs.SequenceBlocked || q.Head != a || q.HeadError == nil || q.HeadError.Code != jobs.CodeCPIError {
+		t.Fatalf("blocked: %+v %v", q, err)
+	}
+	rec, _, _ := e.store.Get(ctx, b)
+	if w := e.store.SequenceWaiting(ctx, rec); w == nil || w.Reason != jobs.WaitSequenceBlocked || w.Job != a {
+		t.Fatalf("waiting %+v", w)
+	}
+	if n, err := e.store.BlockedSequences(ctx); err != nil || n != 1 {
+		t.Fatalf("blocked count %d %v", n, err)
+	}
+	if list, _, err := e.store.ListSequences(ctx, jobs.SequenceFilter{State: jobs.SequenceBlocked, Client: "acme"}, 0, 10); err != nil || len(list) != 1 {
+		t.Fatalf("list %+v %v", list, err)
+	}
+	if list, _, err := e.store.ListSequences(ctx, jobs.SequenceFilter{Client: "other"}, 0, 10); err != nil || len(list) != 0 {
+		t.Fatalf("list of another client %+v %v", list, err)
+	}
+	if q, err := e.store.SkipSequence(ctx, seqID); err != nil || q.Head != b || q.State != jobs.SequenceActive {
+		t.Fatalf("skip: %+v %v", q, err)
+	}
+	if _, err := e.store.SkipSequence(ctx, seqID); !errors.Is(err, jobs.ErrSequenceNotBlocked) {
+		t.Fatalf("skip of an active sequence: %v", err)
+	}
+	block = false
+	fail(b)
+	if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != c || q.State != jobs.SequenceActive {
+		t.Fatalf("continue: %+v %v", q, err)
+	}
+}
