@@ -97,8 +97,9 @@ type Webhook struct {
 	DisabledReason string   `json:"disabled_reason"`
 }
 
-// WebhookEvents are the event types a webhook may subscribe to.
-var WebhookEvents = []string{"job.succeeded", "job.failed", "job.canceled"}
+// WebhookEvents returns the event types a webhook may subscribe to (a
+// new slice each call: callers cannot change the set).
+func WebhookEvents() []string { return []string{"job.succeeded", "job.failed", "job.canceled"} }
 
 // HasRole reports whether the client has role r.
 func (c Client) HasRole(r string) bool { return slices.Contains(c.Roles, r) }
@@ -222,8 +223,8 @@ func (c Client) validateWebhooks() []error {
 			errs = append(errs, fmt.Errorf("webhook %s needs at least one event", w.ID))
 		}
 		for _, e := range w.Events {
-			if !slices.Contains(WebhookEvents, e) {
-				errs = append(errs, fmt.Errorf("webhook %s event %q must be one of %s", w.ID, e, strings.Join(WebhookEvents, ", ")))
+			if events := WebhookEvents(); !slices.Contains(events, e) {
+				errs = append(errs, fmt.Errorf("webhook %s event %q must be one of %s", w.ID, e, strings.Join(events, ", ")))
 			}
 		}
 	}

@@ -83,3 +83,12 @@ func TestRetireProviderFlows(t *testing.T) {
 		t.Fatalf("second retire: %d, %v; want 1 (p-keep)", n, err)
 	}
 }
+
+// TestWebhookEventsIsACopy: a caller changing the list cannot change what
+// the catalog accepts.
+func TestWebhookEventsIsACopy(t *testing.T) {
+	catalog.WebhookEvents()[0] = "job.anything"
+	if catalog.WebhookEvents()[0] != "job.succeeded" {
+		t.Fatal("WebhookEvents shares its slice")
+	}
+}

@@ -173,13 +173,13 @@ func (b *breakers) allow(flow string, cfg catalog.Breaker, probe bool) (func(ok 
 	fb := b.getLocked(flow, cfg)
 	b.mu.Unlock()
 	done, err := fb.cb.Allow()
-	release := func() {
+	unreserve := func() {
 		if probe {
 			b.unprobe(flow)
 		}
 	}
 	if err != nil {
-		release()
+		unreserve()
 		return nil, errBreakerOpen
 	}
 	var once sync.Once
@@ -190,7 +190,7 @@ func (b *breakers) allow(flow string, cfg catalog.Breaker, probe bool) (func(ok 
 			} else {
 				done(errCallFailed)
 			}
-			release()
+			unreserve()
 		})
 	}, nil
 }

@@ -38,7 +38,7 @@ local cluster is up (logs in %[1]s/logs):
   partner     client_id=partner  client_secret=%[6]s
   admin       client_id=operator client_secret=%[7]s
 
-`, eff.Dir, localcluster.NATSURLs, localcluster.Ingresses[0], localcluster.Ingresses[1], localcluster.CPISimAddr, eff.PartnerSecret, eff.AdminSecret)
+`, eff.Dir, localcluster.NATSURLs, localcluster.Ingresses()[0], localcluster.Ingresses()[1], localcluster.CPISimAddr, eff.PartnerSecret, eff.AdminSecret)
 	if dur == 0 {
 		fmt.Println("Stop with Ctrl-C.")
 		return c.Wait(ctx)

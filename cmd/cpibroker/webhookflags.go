@@ -20,7 +20,7 @@ type webhookFlags struct {
 func (f *webhookFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowPrivate, "callbacks-allow-private", false,
 		"let webhooks and Callback-URLs reach loopback and private addresses (never cloud metadata); --demo sets it")
-	f.schedule = scheduleFlag(delivery.DefaultSchedule)
+	f.schedule = scheduleFlag(delivery.DefaultSchedule())
 	fs.Var(&f.schedule, "webhook-schedule", "waits before each webhook retry, comma-separated (jittered ±20%, at least Retry-After)")
 	fs.DurationVar(&f.timeout, "webhook-timeout", 15*time.Second, "timeout of one webhook attempt")
 }

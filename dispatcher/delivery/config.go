@@ -13,11 +13,14 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// DefaultSchedule is the wait before each retry (Svix's schedule): with
-// the first attempt, eight attempts over about 27.5 hours.
-var DefaultSchedule = []time.Duration{
-	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
-	5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+// DefaultSchedule returns the wait before each retry (Svix's schedule):
+// with the first attempt, eight attempts over about 27.5 hours. Each call
+// returns a new slice, so no Config shares (and can change) another's.
+func DefaultSchedule() []time.Duration {
+	return []time.Duration{
+		5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
+		5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+	}
 }
 
 // Config tunes a Deliverer. Zero values take the documented defaults.
@@ -25,7 +28,7 @@ type Config struct {
 	// Schedule is the wait before retry 1, 2, …; a delivery is given up
 	// after len(Schedule)+1 attempts. Each wait is jittered by ±20% and
 	// is at least the receiver's Retry-After (capped at MaxRetryAfter).
-	// Schedules fire with whole-second precision. Default DefaultSchedule.
+	// Schedules fire with whole-second precision. Default DefaultSchedule().
 	Schedule []time.Duration
 	// MaxRetryAfter caps a receiver's Retry-After. Default 24h.
 	MaxRetryAfter time.Duration
@@ -81,7 +84,7 @@ type BreakerConfig struct {
 
 func (c *Config) setDefaults() {
 	if c.Schedule == nil {
-		c.Schedule = DefaultSchedule
+		c.Schedule = DefaultSchedule()
 	}
 	if c.MaxRetryAfter == 0 {
 		c.MaxRetryAfter = 24 * time.Hour

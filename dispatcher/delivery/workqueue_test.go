@@ -23,3 +23,12 @@ func TestLanesOnTheWorkQueueEngine(t *testing.T) {
 		ScheduleSubject: natsx.DeliveryScheduleSubject,
 	})
 }
+
+// TestDefaultScheduleIsACopy: no Config shares (and can change) another's
+// schedule.
+func TestDefaultScheduleIsACopy(t *testing.T) {
+	delivery.DefaultSchedule()[0] = 0
+	if delivery.DefaultSchedule()[0] == 0 {
+		t.Fatal("DefaultSchedule shares its slice")
+	}
+}

@@ -19,7 +19,9 @@ import (
 var ErrInvalidToken = errors.New("invalid external token")
 
 // DefaultAlgorithms are the algorithms accepted when none are configured.
-var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+func DefaultAlgorithms() []string {
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+}
 
 // Config configures one external identity provider.
 type Config struct {
@@ -37,7 +39,7 @@ type Config struct {
 	// (Entra v1/v2). Default "client_id".
 	ClientClaim string `json:"client_claim"`
 	// Algorithms are the accepted signature algorithms; asymmetric only.
-	// Default DefaultAlgorithms.
+	// Default DefaultAlgorithms().
 	Algorithms []string `json:"algorithms,omitempty"`
 	// Leeway is the clock skew tolerated on exp/nbf/iat. Default 30s.
 	Leeway time.Duration `json:"-"`
@@ -59,7 +61,7 @@ func (c *Config) setDefaults() {
 		c.ClientClaim = "client_id"
 	}
 	if len(c.Algorithms) == 0 {
-		c.Algorithms = DefaultAlgorithms
+		c.Algorithms = DefaultAlgorithms()
 	}
 	if c.Leeway == 0 {
 		c.Leeway = 30 * time.Second

@@ -117,13 +117,14 @@ func (c *Cluster) Chaos(ctx context.Context, cc ChaosConfig) (*Report, error) {
 		wg       sync.WaitGroup
 	)
 	client := &http.Client{Timeout: 30 * time.Second}
+	ingresses := Ingresses()
 	start := time.Now()
 	for w := range cc.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := 0; loadCtx.Err() == nil; n++ {
-				id, ok := submit(loadCtx, client, Ingresses[(w+n)%len(Ingresses)], token, cc.Flow)
+				id, ok := submit(loadCtx, client, ingresses[(w+n)%len(ingresses)], token, cc.Flow)
 				if !ok {
 					refused.Add(1)
 					select {
@@ -233,7 +234,7 @@ func submit(ctx context.Context, client *http.Client, base, token, flow string) 
 // token fetches the seeded partner's access token from the first ingress.
 func (c *Cluster) token(ctx context.Context) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, Ingresses[0]+"/oauth/token", strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, Ingresses()[0]+"/oauth/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err
 	}
@@ -258,7 +259,7 @@ func (c *Cluster) token(ctx context.Context) (string, error) {
 func (c *Cluster) waitFlow(ctx context.Context, token, flow string) error {
 	end := time.Now().Add(time.Minute)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, Ingresses[0]+"/v1/flows", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, Ingresses()[0]+"/v1/flows", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			b, _ := io.ReadAll(resp.Body)

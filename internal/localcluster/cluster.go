@@ -99,7 +99,7 @@ const (
 )
 
 // Ingresses are the partner API base URLs of the two ingress processes.
-var Ingresses = []string{"http://127.0.0.1:8080", "http://127.0.0.1:8090"}
+func Ingresses() []string { return []string{"http://127.0.0.1:8080", "http://127.0.0.1:8090"} }
 
 // Cluster is the running local deployment.
 type Cluster struct {
@@ -190,7 +190,7 @@ func (c *Cluster) plan() []*proc {
 		ready: "http://" + CPISimAddr + "/sim/v1/iflows",
 	})
 	common := []string{"--nats-url", NATSURLs, "--replicas", "3", "--log-level", "info"}
-	for i, base := range Ingresses {
+	for i, base := range Ingresses() {
 		name := fmt.Sprintf("ingress-%d", i+1)
 		admin := fmt.Sprintf("127.0.0.1:%d", 9180+10*i)
 		ps = append(ps, &proc{
@@ -198,7 +198,7 @@ func (c *Cluster) plan() []*proc {
 			args: append([]string{cfg.CPIBroker, "ingress",
 				"--listen", strings.TrimPrefix(base, "http://"), "--admin-listen", admin,
 				// One issuer for both: a token of either works at both.
-				"--public-url", Ingresses[0],
+				"--public-url", Ingresses()[0],
 				"--data-dir", filepath.Join(cfg.Dir, name), "--config", cfg.seed()}, common...),
 		})
 	}

@@ -16,7 +16,9 @@ const scope = "github.com/cpibroker/cpibroker"
 // LatencyBuckets are the CPI call duration histogram's boundaries in
 // seconds: an iFlow answers in milliseconds to minutes (CPI allows up to
 // 10 minutes for one synchronous call).
-var LatencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+func LatencyBuckets() []float64 {
+	return []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+}
 
 // Metrics holds the instruments. A nil *Metrics records nothing, so
 // components may be built without metrics.
@@ -49,7 +51,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	errs = append(errs, err)
 	x.cpiCalls, err = m.Float64Histogram("cpibroker.cpi.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of CPI iFlow calls, by flow and outcome (HTTP status class 2xx..5xx, or error for network errors and timeouts)."),
-		metric.WithExplicitBucketBoundaries(LatencyBuckets...))
+		metric.WithExplicitBucketBoundaries(LatencyBuckets()...))
 	errs = append(errs, err)
 	x.callbacks, err = m.Int64Counter("cpibroker.callbacks", metric.WithUnit("{attempt}"),
 		metric.WithDescription("Webhook and Callback-URL delivery attempts, by outcome (delivered, retry, gone, rejected, refused, dropped)."))
