@@ -3,11 +3,11 @@ package dispatcher
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
 )
 
@@ -73,20 +73,10 @@ func backoff(p catalog.Policy, attempt uint32, resp *cpiclient.Response, now tim
 	return d
 }
 
-// retryAfter parses a Retry-After header (seconds or HTTP date).
+// retryAfter is CPI's Retry-After (seconds or HTTP date), 0 without one.
 func retryAfter(resp *cpiclient.Response, now time.Time) time.Duration {
 	if resp == nil {
 		return 0
 	}
-	v := resp.Header.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(min(n, 1<<32)) * time.Second // no overflow: 136 years is still "after the cap"
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return workqueue.RetryAfter(resp.Header.Get("Retry-After"), now)
 }

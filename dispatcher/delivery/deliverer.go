@@ -105,13 +105,12 @@ func laneQueue(res *natsx.Resources, create func(ctx context.Context, client, la
 			_, _, ok := natsx.ParseLaneConsumer(name)
 			return ok
 		},
-		Orphans: []string{natsx.DeliveryQueueFilter},
-		ConsumerOf: func(subject string) string {
+		Orphans: workqueue.SubjectOrphans(res.Deliveries, func(subject string) string {
 			if client, lane, ok := natsx.ParseDeliverySubject(subject); ok {
 				return natsx.LaneConsumer(client, lane)
 			}
 			return ""
-		},
+		}, natsx.DeliveryQueueFilter),
 		Ensure: func(ctx context.Context, name string) error {
 			client, lane, _ := natsx.ParseLaneConsumer(name)
 			_, err := create(ctx, client, lane)

@@ -30,6 +30,7 @@ func (d *Deliverer) newLane(ctx context.Context, name string, c jetstream.Consum
 			if !workqueue.Retire(ctx, d.res.JS, c, busy) {
 				return false
 			}
+			d.lanes.Retired(name)
 			d.breakers.forget(name)
 			d.cfg.Logger.Debug("delivery: idle lane removed", "lane", name)
 			return true

@@ -17,10 +17,12 @@ func TestLanesOnTheWorkQueueEngine(t *testing.T) {
 	wqtest.Run(t, wqtest.Queue{
 		JS: res.JS, Stream: res.Deliveries,
 		Engine:          delivery.LaneQueue(delivery.Config{}, res),
-		Keys:            []wqtest.Key{{Client: "acme", Name: "w-orphan"}, {Client: "acme", Name: "w-deleted"}, {Client: "acme", Name: "c-0123456789abcdef"}, {Client: "beta", Name: "w-crash"}},
+		Keys:            []wqtest.Key{{Client: "acme", Name: "w-orphan"}, {Client: "acme", Name: "w-deleted"}, {Client: "acme", Name: "c-0123456789abcdef"}, {Client: "beta", Name: "w-crash"}, {Client: "beta", Name: "w-never"}},
 		Subject:         func(k wqtest.Key) string { return natsx.DeliverySubject(k.Client, k.Name) },
 		Consumer:        func(k wqtest.Key) string { return natsx.LaneConsumer(k.Client, k.Name) },
 		ScheduleSubject: natsx.DeliveryScheduleSubject,
+		// The reconcile lists the lane subjects.
+		Features: wqtest.Features{RepairsAnyOrphan: true},
 	})
 }
 

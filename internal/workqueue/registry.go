@@ -27,13 +27,20 @@ type Config struct {
 	// Owns reports whether a consumer name is one of the queue's keyed
 	// consumers (the stream may hold others, such as a fan-out's).
 	Owns func(name string) bool
-	// Orphans are subject filters of the keyed subjects; ConsumerOf names
-	// the consumer of one such subject ("" skips it). Together they let
-	// the reconcile give a consumer back to a subject that holds messages
-	// without one. Subjects not worth scanning (one per waiting retry)
-	// are left out of the filters.
-	Orphans    []string
-	ConsumerOf func(subject string) string
+	// Orphans names the keyed consumers that are missing (not in exist)
+	// while their subjects hold messages: a consumer retired as idle just
+	// as a message arrived, or deleted. retired are the consumers this
+	// registry retired within RetiredWatch and that are missing.
+	// SubjectOrphans lists the stream's subjects; RetiredOrphans, for a
+	// queue whose subjects are too many to list, looks only at what was
+	// retired here. nil repairs nothing.
+	Orphans func(ctx context.Context, exist map[string]bool, retired []string) []string
+	// RetiredWatch is how long a retired consumer is watched for a message
+	// that arrived just then: longer than a publisher assumes a consumer
+	// it ensured still exists. Default 2 minutes.
+	RetiredWatch time.Duration
+	// Now is the clock of RetiredWatch. Default time.Now.
+	Now func() time.Time
 	// Ensure creates (or updates) the named consumer.
 	Ensure func(ctx context.Context, name string) error
 	// NewRunner makes the runner of a consumer.
@@ -49,6 +56,7 @@ type Registry struct {
 	cfg     Config
 	mu      sync.Mutex
 	runners map[string]Runner
+	retired map[string]time.Time // retired here → watched until
 }
 
 // NewRegistry returns an empty registry.
@@ -56,7 +64,21 @@ func NewRegistry(cfg Config) *Registry {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{cfg: cfg, runners: map[string]Runner{}}
+	if cfg.RetiredWatch <= 0 {
+		cfg.RetiredWatch = 2 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Registry{cfg: cfg, runners: map[string]Runner{}, retired: map[string]time.Time{}}
+}
+
+// Retired notes that a runner of this registry deleted its consumer as
+// idle, so that Reconcile watches it for a message that arrived just then.
+func (r *Registry) Retired(name string) {
+	r.mu.Lock()
+	r.retired[name] = r.cfg.Now().Add(r.cfg.RetiredWatch)
+	r.mu.Unlock()
 }
 
 // Start runs the named consumer here unless it runs already or is not one
@@ -105,23 +127,67 @@ func (r *Registry) Reconcile(ctx context.Context) {
 		}
 		return
 	}
-	for _, filter := range r.cfg.Orphans {
-		info, err := r.cfg.Stream.Info(ctx, jetstream.WithSubjectFilter(filter))
-		if err != nil {
-			return
+	if r.cfg.Orphans == nil {
+		return
+	}
+	now := r.cfg.Now()
+	var retired []string
+	r.mu.Lock()
+	for name, until := range r.retired {
+		if now.After(until) || names[name] {
+			delete(r.retired, name)
+			continue
 		}
-		for subj, n := range info.State.Subjects {
-			name := r.cfg.ConsumerOf(subj)
-			if n == 0 || name == "" || names[name] {
-				continue
-			}
-			if err := r.cfg.Ensure(ctx, name); err != nil {
-				r.cfg.Logger.Warn("workqueue: recreate consumer", "consumer", name, "err", err)
-				continue
-			}
-			names[name] = true
-			r.Start(ctx, name)
+		retired = append(retired, name)
+	}
+	r.mu.Unlock()
+	for _, name := range r.cfg.Orphans(ctx, names, retired) {
+		if err := r.cfg.Ensure(ctx, name); err != nil {
+			r.cfg.Logger.Warn("workqueue: recreate consumer", "consumer", name, "err", err)
+			continue
 		}
+		r.Start(ctx, name)
+	}
+}
+
+// SubjectOrphans is an Orphans that lists the stream's subjects under each
+// filter and names the consumer of every one that holds messages (with
+// consumerOf; "" skips a subject) and is missing. Leave out of the filters
+// subjects not worth listing (one per waiting retry schedule).
+func SubjectOrphans(stream jetstream.Stream, consumerOf func(subject string) string, filters ...string) func(context.Context, map[string]bool, []string) []string {
+	return func(ctx context.Context, exist map[string]bool, _ []string) []string {
+		var out []string
+		seen := map[string]bool{}
+		for _, filter := range filters {
+			info, err := stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+			if err != nil {
+				return out
+			}
+			for subj, n := range info.State.Subjects {
+				name := consumerOf(subj)
+				if n == 0 || name == "" || exist[name] || seen[name] {
+					continue
+				}
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+}
+
+// RetiredOrphans is an Orphans that looks only at the consumers retired
+// here, for a queue whose subjects are too many to list (one per message):
+// a retired consumer whose subjects hold a message again (has) is missing.
+func RetiredOrphans(has func(ctx context.Context, name string) (bool, error)) func(context.Context, map[string]bool, []string) []string {
+	return func(ctx context.Context, _ map[string]bool, retired []string) []string {
+		var out []string
+		for _, name := range retired {
+			if ok, err := has(ctx, name); err == nil && ok {
+				out = append(out, name)
+			}
+		}
+		return out
 	}
 }
 

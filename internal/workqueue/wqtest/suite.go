@@ -3,10 +3,11 @@
 // configuration, the way each Watermill backend runs tests.TestPubSub. It
 // checks the engine's promises against a real embedded JetStream:
 //
-//   - an orphan subject (messages without a consumer) gets its consumer
-//     back at the next reconcile, and its messages are handled;
-//   - a message that arrives while its consumer is deleted is still handled
-//     once the reconcile repairs the subject;
+//   - a consumer retired as idle just as a message arrives gets its
+//     consumer back at the next reconcile (an orphan subject), and the
+//     message is handled;
+//   - with Features.RepairsAnyOrphan, so does a subject whose consumer
+//     another process deleted, or that never had one;
 //   - shutdown hands back a message pulled after Work.Close at once (Nak),
 //     so it is not held until its ack wait ends;
 //   - a crash between scheduling a retry and acking the message repeats the
@@ -28,8 +29,8 @@ type Queue struct {
 	// JS and Stream are the user's JetStream and work-queue stream.
 	JS     jetstream.JetStream
 	Stream jetstream.Stream
-	// Engine is the user's registry configuration (Owns, Orphans,
-	// ConsumerOf, Ensure); the suite sets NewRunner and Exited.
+	// Engine is the user's registry configuration (Owns, Orphans, Ensure);
+	// the suite sets NewRunner.
 	Engine workqueue.Config
 	// Keys are distinct valid keys; each test takes its own.
 	Keys []Key
@@ -38,6 +39,15 @@ type Queue struct {
 	Consumer func(Key) string
 	// ScheduleSubject is the pending-retry subject of a message ID.
 	ScheduleSubject func(id string) string
+	// Features are the promises this user's queue makes beyond the core.
+	Features Features
+}
+
+// Features are optional promises of a queue.
+type Features struct {
+	// RepairsAnyOrphan: the reconcile gives a consumer to any keyed
+	// subject that holds messages, not only to those it retired itself.
+	RepairsAnyOrphan bool
 }
 
 // Key is one key of a queue: a client and its flow or lane.
@@ -45,31 +55,43 @@ type Key struct{ Client, Name string }
 
 // Run runs the suite against q.
 func Run(t *testing.T, q Queue) {
-	if len(q.Keys) < 4 {
-		t.Fatal("wqtest: give at least 4 keys")
+	if len(q.Keys) < 5 {
+		t.Fatal("wqtest: give at least 5 keys")
 	}
-	t.Run("orphan subject gets its consumer back", func(t *testing.T) { orphan(t, q, q.Keys[0]) })
-	t.Run("consumer deleted while a message arrives", func(t *testing.T) { deleted(t, q, q.Keys[1]) })
+	t.Run("retired consumer, message arrives", func(t *testing.T) { retiredOrphan(t, q, q.Keys[0]) })
 	t.Run("shutdown hands messages back", func(t *testing.T) { handBack(t, q, q.Keys[2]) })
 	t.Run("crash between schedule and ack", func(t *testing.T) { crashAfterSchedule(t, q, q.Keys[3]) })
+	if q.Features.RepairsAnyOrphan {
+		t.Run("consumer deleted while a message arrives", func(t *testing.T) { deleted(t, q, q.Keys[1]) })
+		t.Run("subject that never had a consumer", func(t *testing.T) { orphan(t, q, q.Keys[4]) })
+	}
 }
 
 // registry starts a registry whose runners pass every message's data to
-// got and ack it.
-func registry(t *testing.T, q Queue, work *workqueue.Work, got chan<- string) *workqueue.Registry {
+// got and ack it; with retire, an idle runner retires its consumer at
+// once.
+func registry(t *testing.T, q Queue, work *workqueue.Work, got chan<- string, retire ...bool) *workqueue.Registry {
 	t.Helper()
 	cfg := q.Engine
-	cfg.NewRunner = func(ctx context.Context, _ string, c jetstream.Consumer) workqueue.Runner {
+	var reg *workqueue.Registry
+	cfg.NewRunner = func(ctx context.Context, name string, c jetstream.Consumer) workqueue.Runner {
 		return workqueue.NewPuller(ctx, workqueue.PullConfig{
-			Consumer: c, Slots: 2, IdleWait: 200 * time.Millisecond, IdleTTL: time.Hour, Now: time.Now, Work: work,
+			Consumer: c, Slots: 2, IdleWait: 200 * time.Millisecond, IdleTTL: 0, Now: time.Now, Work: work,
 			Handle: func(_ context.Context, m jetstream.Msg) {
 				got <- string(m.Data())
 				_ = m.Ack()
 			},
-			Retire: func(context.Context, bool) bool { return false },
+			Retire: func(ctx context.Context, busy bool) bool {
+				if len(retire) == 0 || !retire[0] || !workqueue.Retire(ctx, q.JS, c, busy) {
+					return false
+				}
+				reg.Retired(name)
+				return true
+			},
 		})
 	}
-	return workqueue.NewRegistry(cfg)
+	reg = workqueue.NewRegistry(cfg)
+	return reg
 }
 
 func publish(t *testing.T, q Queue, k Key, data string) {
@@ -117,6 +139,28 @@ func orphan(t *testing.T, q Queue, k Key) {
 	if !reg.Running(q.Consumer(k)) {
 		t.Error("no runner for the repaired consumer")
 	}
+	reg.StopAll()
+	work.Close()
+}
+
+func retiredOrphan(t *testing.T, q Queue, k Key) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := q.Engine.Ensure(ctx, q.Consumer(k)); err != nil {
+		t.Fatal(err)
+	}
+	var work workqueue.Work
+	got := make(chan string, 4)
+	reg := registry(t, q, &work, got, true)
+	reg.Start(ctx, q.Consumer(k))
+	eventually(t, "idle consumer retired", func() bool {
+		_, err := q.Stream.Consumer(ctx, q.Consumer(k))
+		return workqueue.Gone(err) && !reg.Running(q.Consumer(k))
+	})
+	// A publisher that still believed the consumer existed.
+	publish(t, q, k, "just after retirement")
+	reg.Reconcile(ctx)
+	receive(t, got, "just after retirement")
 	reg.StopAll()
 	work.Close()
 }
