@@ -7,8 +7,8 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
-	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 )
 
 // outcome is what an attempt's answer means for the job (DESIGN 5).
