@@ -54,11 +54,13 @@ type Config struct {
 	SweepInterval time.Duration
 	// SweepBatch bounds the messages one sweep step reads. Default 10000.
 	SweepBatch int
-	// NotStoredGrace is how old a record waiting for its first message
-	// must be before the sweeper, not finding that message, fails the job
-	// as not_stored: longer than a submit may take and than a partner
-	// needs to retry a 503 with its Idempotency-Key. Default 2m.
-	NotStoredGrace time.Duration
+	// RunningAfter is how long a CPI call lasts before its job's record is
+	// written as running (status running, attempts counted, DELETE
+	// refused). A shorter call writes its start together with its outcome:
+	// one record write per attempt. Default a tenth of the JOBS
+	// consumers' AckWait (3s with the default 30s), so the job shows
+	// running well before the first in-progress signal.
+	RunningAfter time.Duration
 	// QuotaHoldTTL is how long budget leased from cpib-quota stays held
 	// without renewal; the budget of a dispatcher that died comes back after
 	// it. Default 10s.
@@ -106,9 +108,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.SweepBatch == 0 {
 		c.SweepBatch = 10_000
-	}
-	if c.NotStoredGrace == 0 {
-		c.NotStoredGrace = 2 * time.Minute
 	}
 	if c.QuotaHoldTTL == 0 {
 		c.QuotaHoldTTL = 10 * time.Second

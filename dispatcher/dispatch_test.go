@@ -272,10 +272,13 @@ func TestLargePayloadRoundTrip(t *testing.T) {
 	}
 }
 
-// A queue whose consumer vanished (removed as idle just as a job arrived)
-// gets a consumer back from the reconcile loop, and its jobs run.
+// A queue whose consumer vanished (removed as idle just as a job arrived,
+// by a dispatcher that is gone since) gets a consumer back from the
+// sweeper, which sees the queued job without one, and its jobs run.
 func TestOrphanedQueueIsReconciled(t *testing.T) {
-	sys := testkit.Start(t, testkit.Options{})
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
+		c.DispatcherConfig.SweepInterval = 100 * time.Millisecond
+	}})
 	sys.Broker.Dispatcher.Pause()
 	p := sys.Partner()
 	var j testkit.Job

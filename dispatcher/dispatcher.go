@@ -41,11 +41,18 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	pullers map[string]*puller
+	retired map[string]time.Time // consumers retired here → watched until
 }
 
 // New returns a Dispatcher. nc is used for the consumer advisories.
 func New(cfg Config, nc *nats.Conn, res *natsx.Resources, store *jobs.Store, cat *catalog.Store) (*Dispatcher, error) {
 	cfg.setDefaults()
+	if cfg.RunningAfter == 0 {
+		cfg.RunningAfter = res.Layout.AckWait / 10
+	}
+	if cfg.RunningAfter <= 0 {
+		cfg.RunningAfter = 3 * time.Second
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -54,6 +61,7 @@ func New(cfg Config, nc *nats.Conn, res *natsx.Resources, store *jobs.Store, cat
 		tracer:  cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher"),
 		gate:    newGate(),
 		pullers: map[string]*puller{},
+		retired: map[string]time.Time{},
 		holder:  nuid.Next(),
 	}
 	d.sched = newSched(quota.NewStore(res.Quota, d.holder, cfg.QuotaHoldTTL), cfg.Concurrency, cfg.Now, cfg.Logger)

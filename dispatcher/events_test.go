@@ -49,7 +49,7 @@ func TestEventRepublishedAfterCrash(t *testing.T) {
 	p.Submit(flow, "text/plain", []byte("a"), nil).JSON(t, &ended)
 	p.Submit(flow, "text/plain", []byte("b"), nil).JSON(t, &canceled)
 	seqOf := func(id string) uint64 {
-		info, err := sys.Broker.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.QueueSubject("demo-partner", flow)))
+		info, err := sys.Broker.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.ConsumerSubject(natsx.KindQueue, "demo-partner", flow)))
 		if err != nil || info.State.Msgs != 2 {
 			t.Fatalf("queue: %v %+v", err, info)
 		}
@@ -82,7 +82,7 @@ func TestEventRepublishedAfterCrash(t *testing.T) {
 	}
 	sys.Broker.Dispatcher.Resume()
 	testkit.Eventually(t, 30*time.Second, "both messages handled", func() bool {
-		info, err := sys.Broker.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.QueueSubject("demo-partner", flow)))
+		info, err := sys.Broker.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.ConsumerSubject(natsx.KindQueue, "demo-partner", flow)))
 		return err == nil && info.State.Msgs == 0
 	})
 	got := events(t, sys)
@@ -107,13 +107,9 @@ func TestEventRepublishedAfterCrash(t *testing.T) {
 // process that died right after its record write leaves it.
 func writeRecord(t *testing.T, sys *testkit.System, id string, fn func(*cpibv1.JobRecord)) {
 	t.Helper()
-	kv := sys.Broker.Resources.Records
-	e, err := kv.Get(t.Context(), id)
+	// A job no dispatcher has written yet is read from its message.
+	rec, rev, err := sys.Broker.Jobs.Get(t.Context(), id)
 	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &cpibv1.JobRecord{}
-	if err := proto.Unmarshal(e.Value(), rec); err != nil {
 		t.Fatal(err)
 	}
 	fn(rec)
@@ -121,7 +117,13 @@ func writeRecord(t *testing.T, sys *testkit.System, id string, fn func(*cpibv1.J
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kv.Update(t.Context(), id, b, e.Revision()); err != nil {
+	kv := sys.Broker.Resources.Records
+	if rev == 0 {
+		_, err = kv.Create(t.Context(), id, b)
+	} else {
+		_, err = kv.Update(t.Context(), id, b, rev)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -108,7 +108,7 @@ func TestExpiredJobsFailBySweeperAndAtPull(t *testing.T) {
 	})
 	// The sweeper removed the messages: nothing is left queued.
 	testkit.Eventually(t, 5*time.Second, "no queued messages", func() bool {
-		info, err := sys.Broker.Resources.Jobs.Info(context.Background(), jetstream.WithSubjectFilter("cpib.jobs.q.>"))
+		info, err := sys.Broker.Resources.Jobs.Info(context.Background(), jetstream.WithSubjectFilter(natsx.KindSubjects(natsx.KindQueue)))
 		return err == nil && info.State.Msgs == 0
 	})
 }
@@ -284,7 +284,7 @@ func TestDeletedClientJobsCanceled(t *testing.T) {
 		return true
 	})
 	testkit.Eventually(t, 5*time.Second, "messages removed", func() bool {
-		info, err := sys.Broker.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.QueueSubject("leaver", flow)))
+		info, err := sys.Broker.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.ConsumerSubject(natsx.KindQueue, "leaver", flow)))
 		return err == nil && info.State.Msgs == 0
 	})
 	if n := sys.Sim.CallCount("Parked"); n != 0 {

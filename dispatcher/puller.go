@@ -207,5 +207,6 @@ func (p *puller) retire(ctx context.Context) bool {
 		return false
 	}
 	p.d.cfg.Logger.Debug("dispatcher: idle consumer removed", "consumer", p.name)
+	p.d.noteRetired(p.name)
 	return true
 }

@@ -3,12 +3,10 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // onAdvisory turns a consumer-created advisory into a consumer name.
@@ -44,9 +42,18 @@ func (d *Dispatcher) reconcileLoop(ctx context.Context, adv <-chan string) error
 	}
 }
 
+// retiredWatch is how long a consumer this dispatcher retired as idle is
+// watched for a job that arrived just then: longer than an ingress assumes
+// a consumer it ensured still exists (jobs.Config.QueueCacheTTL, default
+// 1m). The expiry sweeper also recreates the consumer of any queued job it
+// sees without one, whoever retired it.
+const retiredWatch = 2 * time.Minute
+
 // reconcile lists the JOBS consumers and starts missing pullers, and gives
-// a consumer to any queue subject that holds jobs without one (a consumer
-// deleted as idle just as a job arrived).
+// back a consumer to a pair this dispatcher retired when a job arrived for
+// it meanwhile (an ingress that still believed the consumer existed).
+// Job subjects carry job IDs, so the stream's subjects are not listed: that
+// would cost one entry per queued job.
 func (d *Dispatcher) reconcile(ctx context.Context) {
 	names := map[string]bool{}
 	lister := d.res.Jobs.ConsumerNames(ctx)
@@ -60,29 +67,54 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 		}
 		return
 	}
-	// Schedules (cpib.jobs.s.<job>) are not listed: one subject per waiting
-	// retry would make this scan grow with the retry backlog.
-	for _, kind := range []string{natsx.KindQueue, natsx.KindRetry} {
-		info, err := d.res.Jobs.Info(ctx, jetstream.WithSubjectFilter("cpib.jobs."+kind+".>"))
-		if err != nil {
-			return
+	now := d.cfg.Now()
+	d.mu.Lock()
+	watch := map[string]time.Time{}
+	for name, until := range d.retired {
+		if now.After(until) || names[name] {
+			delete(d.retired, name)
+			continue
 		}
-		for subj, n := range info.State.Subjects {
-			parts := strings.Split(subj, ".")
-			if n == 0 || len(parts) != 5 {
-				continue
-			}
-			name := natsx.ConsumerName(kind, parts[3], parts[4])
-			if names[name] {
-				continue
-			}
-			if _, err := natsx.EnsureConsumer(ctx, d.res.JS, kind, parts[3], parts[4], d.res.Layout.AckWait); err != nil {
-				d.cfg.Logger.Warn("dispatcher: recreate consumer", "consumer", name, "err", err)
-				continue
-			}
-			d.startPuller(ctx, name)
+		watch[name] = until
+	}
+	d.mu.Unlock()
+	for name := range watch {
+		kind, client, flow, ok := natsx.ParseConsumerName(name)
+		if !ok {
+			continue
+		}
+		if has, err := natsx.HasJobs(ctx, d.res.Jobs, kind, client, flow); err == nil && has {
+			d.restore(ctx, kind, client, flow)
 		}
 	}
+}
+
+// restore recreates the consumer of a pair that holds jobs without one and
+// starts its puller.
+func (d *Dispatcher) restore(ctx context.Context, kind, client, flow string) {
+	name := natsx.ConsumerName(kind, client, flow)
+	if _, err := natsx.EnsureConsumer(ctx, d.res.JS, kind, client, flow, d.res.Layout.AckWait); err != nil {
+		d.cfg.Logger.Warn("dispatcher: recreate consumer", "consumer", name, "err", err)
+		return
+	}
+	d.startPuller(ctx, name)
+}
+
+// consumerNames lists the JOBS consumers.
+func (d *Dispatcher) consumerNames(ctx context.Context) (map[string]bool, error) {
+	names := map[string]bool{}
+	lister := d.res.Jobs.ConsumerNames(ctx)
+	for name := range lister.Name() {
+		names[name] = true
+	}
+	return names, lister.Err()
+}
+
+// retired notes a consumer deleted as idle, for reconcile to watch.
+func (d *Dispatcher) noteRetired(name string) {
+	d.mu.Lock()
+	d.retired[name] = d.cfg.Now().Add(retiredWatch)
+	d.mu.Unlock()
 }
 
 func (d *Dispatcher) startPuller(ctx context.Context, name string) {

@@ -25,7 +25,8 @@ func (d *Dispatcher) reschedule(ctx context.Context, a *attempt, delay time.Dura
 	at := d.cfg.Now().Add(delay).Truncate(time.Second).Add(time.Second)
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
-	if err := d.store.Retry(ctx, a.rec, a.rev, a.job, next(at).Noting(a.last), at, h); err != nil {
+	rec, rev, t := a.outcome(next(at).Noting(a.last))
+	if err := d.store.Retry(ctx, rec, rev, a.job, t, at, h); err != nil {
 		if errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrInvalidTransition) {
 			return a.msg.Ack()
 		}

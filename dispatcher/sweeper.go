@@ -7,6 +7,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/lease"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
@@ -20,12 +21,14 @@ const sweepLease = "expiry-sweeper"
 
 // sweepSubjects are the queued jobs the sweeper looks at: new jobs only
 // (a job in retry was dispatched and does not expire).
-const sweepSubjects = "cpib.jobs.q.>"
+var sweepSubjects = natsx.KindSubjects(natsx.KindQueue)
 
 // sweepLoop runs the expiry sweeper whenever this dispatcher holds the
 // lease. Expiry is also checked when a job is pulled; the sweeper catches
 // the jobs that are never pulled: their flow is disabled or unavailable,
-// their client disabled, or they wait for a quota.
+// their client disabled, or they wait for a quota. It also gives a
+// consumer back to any queue that holds jobs without one (a consumer
+// retired as idle just as a job arrived, by a dispatcher that is gone).
 func (d *Dispatcher) sweepLoop(ctx context.Context) {
 	m, err := lease.New(lease.Config{KV: d.res.Leases, Holder: d.holder, Log: d.cfg.Logger})
 	if err != nil {
@@ -33,21 +36,9 @@ func (d *Dispatcher) sweepLoop(ctx context.Context) {
 		return
 	}
 	_ = m.Run(ctx, sweepLease, func(ctx context.Context) error {
-		var cursor, records uint64
-		pass := d.cfg.Now()
-		seen := map[string]struct{}{}
+		var cursor uint64
 		for {
-			next, ok := d.sweep(ctx, cursor, seen)
-			cursor = next
-			if cursor == 0 {
-				if ok {
-					// A whole pass saw every queued message that existed
-					// when it began: a record older than that (and than
-					// the grace) without one of them has no message.
-					records = d.sweepNotStored(ctx, records, pass.Add(-d.cfg.NotStoredGrace), seen)
-				}
-				pass, seen = d.cfg.Now(), map[string]struct{}{}
-			}
+			cursor = d.sweep(ctx, cursor)
 			wait := d.cfg.SweepInterval
 			if cursor != 0 {
 				wait = 0 // more to look at
@@ -61,57 +52,43 @@ func (d *Dispatcher) sweepLoop(ctx context.Context) {
 	})
 }
 
-// sweep looks at up to SweepBatch queued messages from sequence after,
-// notes their job IDs in seen and fails the expired ones. It returns where
-// to go on, 0 at the end; ok is false when a read failed.
-func (d *Dispatcher) sweep(ctx context.Context, after uint64, seen map[string]struct{}) (uint64, bool) {
+// sweep looks at up to SweepBatch queued messages from sequence after and
+// fails the expired ones. It returns where to go on, 0 at the end or when
+// a read failed.
+func (d *Dispatcher) sweep(ctx context.Context, after uint64) uint64 {
 	seq := after + 1
+	pairs := map[string]bool{}
+	var consumers map[string]bool // listed when the first job is seen
 	for range d.cfg.SweepBatch {
 		m, err := d.res.Jobs.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(sweepSubjects))
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				return 0, true
-			}
-			if ctx.Err() == nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) && ctx.Err() == nil {
 				d.cfg.Logger.Warn("dispatcher: expiry sweep read failed", "err", err)
 			}
-			return 0, false
+			return 0
+		}
+		seq = m.Sequence + 1
+		kind, client, flow, _, ok := natsx.ParseJobSubject(m.Subject)
+		if !ok {
+			continue
+		}
+		if name := natsx.ConsumerName(kind, client, flow); !pairs[name] {
+			pairs[name] = true
+			if consumers == nil {
+				if consumers, err = d.consumerNames(ctx); err != nil {
+					return 0
+				}
+			}
+			if !consumers[name] {
+				d.restore(ctx, kind, client, flow)
+			}
 		}
 		job := &cpibv1.Job{}
 		if proto.Unmarshal(m.Data, job) == nil {
-			seen[job.GetId()] = struct{}{}
 			d.expire(ctx, m, job)
 		}
-		seq = m.Sequence + 1
 	}
-	return seq - 1, true
-}
-
-// sweepNotStored fails the records written before before that still wait
-// for a first message which the last pass did not see (seen): their
-// submit answered 503 because the message's acknowledgement was lost, the
-// message was never stored, and no retry with the Idempotency-Key stored
-// it. Without this they would stay queued until their TTL removed them
-// unannounced. It returns the record cursor to resume from.
-func (d *Dispatcher) sweepNotStored(ctx context.Context, after uint64, before time.Time, seen map[string]struct{}) uint64 {
-	next, ids, err := d.store.AwaitingFirstMessage(ctx, after, before)
-	if err != nil && ctx.Err() == nil {
-		d.cfg.Logger.Warn("dispatcher: record sweep read failed", "err", err)
-	}
-	for _, id := range ids {
-		if _, ok := seen[id]; ok {
-			continue
-		}
-		rec, err := d.store.FailNotStored(ctx, id)
-		if err != nil && rec == nil {
-			d.cfg.Logger.Warn("dispatcher: job without a message not failed yet", "job_id", id, "err", err)
-			return after // look again next pass
-		}
-		if rec != nil {
-			d.cfg.Logger.Warn("dispatcher: job record without a message failed as not_stored", "job_id", id, "err", err)
-		}
-	}
-	return next
+	return seq - 1
 }
 
 // expire fails one undispatched job whose expires_at has passed, with one

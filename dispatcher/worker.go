@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
@@ -47,13 +48,25 @@ func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, t *ticket, probe bool)
 
 // attempt is one pulled job being worked on.
 type attempt struct {
-	msg  jetstream.Msg
-	seq  uint64
-	job  *cpibv1.Job
+	msg jetstream.Msg
+	seq uint64
+	job *cpibv1.Job
+	// rec is the record as this attempt sees it: once the attempt has
+	// begun, running with its attempt counted, written or not.
 	rec  *cpibv1.JobRecord
 	rev  uint64
 	flow catalog.Flow
-	span trace.Span
+
+	// The attempt's start is written lazily (begin): together with its
+	// outcome (one write), or by markRunning once the call has lasted
+	// RunningAfter. mu orders the two writers.
+	mu      sync.Mutex
+	stored  *cpibv1.JobRecord // the record as stored at rev (read from the message at rev 0)
+	start   jobs.Transition   // the attempt's start, while not written
+	pending bool              // start is not written yet
+	settled bool              // the outcome is being written: no more running write
+	timer   *time.Timer       // fires markRunning
+	span    trace.Span
 	// last describes the attempt's call when it did not succeed (the
 	// record's last_attempt once a transition writes it).
 	last *cpibv1.Attempt
@@ -103,6 +116,7 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 	a.seq, a.job, a.span = meta.Sequence.Stream, job, span
 	stopProgress := d.keepAlive(m)
 	defer stopProgress()
+	defer a.close()
 	if err := d.run(ctx, a); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -123,9 +137,12 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 // had never been pulled: the breaker refused the call at the last moment.
 // The record's attempt is undone, so waiting never consumes an attempt.
 func (d *Dispatcher) release(ctx context.Context, a *attempt) error {
-	if _, err := d.store.Apply(ctx, a.rec, a.rev, jobs.Release(), nil); err != nil &&
-		!errors.Is(err, jobs.ErrConflict) && !errors.Is(err, jobs.ErrInvalidTransition) {
-		return err
+	rec, rev, pending := a.settle()
+	if !pending { // the start was written: undo it
+		if _, err := d.store.Apply(ctx, rec, rev, jobs.Release(), nil); err != nil &&
+			!errors.Is(err, jobs.ErrConflict) && !errors.Is(err, jobs.ErrInvalidTransition) {
+			return err
+		}
 	}
 	a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", a.flow.ID)))
 	return a.msg.Nak()
@@ -148,6 +165,75 @@ func (d *Dispatcher) keepAlive(m jetstream.Msg) func() {
 	}()
 	return func() { t.Stop(); close(done) }
 }
+
+// begin starts the attempt of a.msg in memory: a.rec shows it running
+// with its attempt counted. Nothing is written: the outcome's transition
+// carries the start (outcome), or markRunning writes it once the call has
+// lasted RunningAfter, so a person reading the job sees it running and a
+// cancel is refused from then on.
+func (d *Dispatcher) begin(ctx context.Context, a *attempt) error {
+	start := jobs.StartAttempt(a.seq)
+	view := proto.CloneOf(a.rec)
+	if err := start.To(view, d.cfg.Now()); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stored, a.start, a.pending = a.rec, start, true
+	a.rec = view
+	wctx := context.WithoutCancel(ctx)
+	a.timer = time.AfterFunc(d.cfg.RunningAfter, func() { d.markRunning(wctx, a) })
+	return nil
+}
+
+// markRunning writes the start of an attempt whose call lasts: the record
+// becomes running, owned by this message. If the write loses (the partner
+// canceled meanwhile), the outcome's write loses too and is dropped.
+func (d *Dispatcher) markRunning(ctx context.Context, a *attempt) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.settled || !a.pending {
+		return
+	}
+	rec := proto.CloneOf(a.stored)
+	rev, err := d.store.Apply(ctx, rec, a.rev, a.start, nil)
+	if err != nil {
+		d.cfg.Logger.Debug("dispatcher: running state not written", append(jobAttrs(a.job), "err", err)...)
+		return
+	}
+	a.stored, a.rev, a.pending = rec, rev, false
+}
+
+// settle ends the attempt's lazy start: no running write happens after
+// it. It returns the stored record, its revision, and whether the start
+// is still unwritten.
+func (a *attempt) settle() (*cpibv1.JobRecord, uint64, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.settled = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	if a.stored == nil { // never begun
+		return a.rec, a.rev, false
+	}
+	return a.stored, a.rev, a.pending
+}
+
+// outcome returns what writes the transition t that ends the attempt
+// (or the run): the stored record, its revision, and t, preceded by the
+// attempt's start when that is not written yet (one write from queued).
+func (a *attempt) outcome(t jobs.Transition) (*cpibv1.JobRecord, uint64, jobs.Transition) {
+	rec, rev, pending := a.settle()
+	if pending {
+		t = a.start.Then(t)
+	}
+	return proto.CloneOf(rec), rev, t
+}
+
+// close stops the lazy start of an attempt that ended without an outcome
+// (handed back, or JetStream failed).
+func (a *attempt) close() { a.settle() }
 
 // run takes a job from its record's state to the next one. It returns an
 // error only when JetStream itself failed, so the message is redelivered.
@@ -189,15 +275,12 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 		a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", flow.ID)))
 		return a.msg.Nak()
 	}
-	// Start the attempt: one compare-and-set makes this message its owner.
-	rev, err = d.store.Apply(ctx, a.rec, a.rev, jobs.StartAttempt(a.seq), nil)
-	if errors.Is(err, jobs.ErrConflict) {
-		return d.run(ctx, a) // canceled or taken meanwhile: decide again
-	}
-	if err != nil {
+	// Start the attempt. It is written with its outcome, one
+	// compare-and-set from the record read above: only one message can end
+	// the attempt, and a cancel or another writer in between wins.
+	if err := d.begin(ctx, a); err != nil {
 		return err
 	}
-	a.rev = rev
 	a.span.SetAttributes(attribute.Int("attempt", int(a.rec.GetAttempts())))
 	return d.invoke(ctx, a)
 }
@@ -339,11 +422,17 @@ func (d *Dispatcher) result(ctx context.Context, a *attempt, resp *cpiclient.Res
 func (d *Dispatcher) finish(ctx context.Context, a *attempt, t jobs.Transition) error {
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
-	_, err := d.store.Apply(ctx, a.rec, a.rev, t, h)
+	rec, rev, t := a.outcome(t)
+	_, err := d.store.Apply(ctx, rec, rev, t, h)
 	if errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrInvalidTransition) {
-		// Another delivery ended this run first; ours is a duplicate.
+		// Another delivery ended this run first (ours is a duplicate), or
+		// the partner canceled it during a call too short to be written
+		// as running: the cancel stands and this outcome is dropped.
 		a.span.AddEvent("run already ended elsewhere")
 		return a.msg.Ack()
+	}
+	if err == nil || errors.Is(err, jobs.ErrEventPending) {
+		a.rec = rec // as written
 	}
 	if err != nil {
 		return err // the event is pending: the redelivery publishes it (EndedBy)

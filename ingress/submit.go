@@ -53,7 +53,7 @@ func (s *Server) submit(c *gin.Context) {
 	}
 	span := trace.SpanFromContext(c.Request.Context())
 	span.SetAttributes(attribute.String("flow.id", flow.ID))
-	ctx, pub := s.tracer().Start(c.Request.Context(), "publish "+natsx.QueueSubject(cl.client.ID, flow.ID),
+	ctx, pub := s.tracer().Start(c.Request.Context(), "publish "+natsx.ConsumerSubject(natsx.KindQueue, cl.client.ID, flow.ID),
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("client.id", cl.client.ID), attribute.String("flow.id", flow.ID)))
 	sub.Trace = nats.Header{}

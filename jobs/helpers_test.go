@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"errors"
 	"context"
 	"sync"
 	"testing"
@@ -87,12 +88,24 @@ func mustSubmit(t *testing.T, e *env, s jobs.Submission) jobs.Accepted {
 	return acc
 }
 
-// queued returns the job message stored for (client, flow) and its headers.
+// queued returns the last job message stored for (client, flow) and its
+// headers.
 func queued(t *testing.T, e *env, client, flow string) (*cpibv1.Job, *jetstream.RawStreamMsg) {
 	t.Helper()
-	m, err := e.res.Jobs.GetLastMsgForSubject(ctxT(t), natsx.QueueSubject(client, flow))
-	if err != nil {
-		t.Fatalf("job message on %s: %v", natsx.QueueSubject(client, flow), err)
+	filter := natsx.ConsumerSubject(natsx.KindQueue, client, flow)
+	var m *jetstream.RawStreamMsg
+	for seq := uint64(1); ; {
+		next, err := e.res.Jobs.GetMsg(ctxT(t), seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("job message on %s: %v", filter, err)
+		}
+		m, seq = next, next.Sequence+1
+	}
+	if m == nil {
+		t.Fatalf("no job message on %s", filter)
 	}
 	job := &cpibv1.Job{}
 	if err := proto.Unmarshal(m.Data, job); err != nil {

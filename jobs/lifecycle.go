@@ -44,7 +44,6 @@ const (
 	TransitionFail            = "fail"
 	TransitionCancel          = "cancel"
 	TransitionExpire          = "expire"
-	TransitionNotStored       = "not_stored"
 	TransitionReplay          = "replay"
 )
 
@@ -72,6 +71,18 @@ type Transition struct {
 	// apply checks the record's state and changes it; now is the store's
 	// clock.
 	apply func(r *cpibv1.JobRecord, now time.Time) error
+}
+
+// Then returns the transition that applies t and then next, written at
+// once: a short attempt goes from queued to its outcome in one write
+// (StartAttempt(seq).Then(Succeed(seq, res))). It carries next's name.
+func (t Transition) Then(next Transition) Transition {
+	return Transition{next.Name, func(r *cpibv1.JobRecord, now time.Time) error {
+		if err := t.apply(r, now); err != nil {
+			return err
+		}
+		return next.apply(r, now)
+	}}
 }
 
 // To applies t to rec in memory, without writing it: the table test and
@@ -210,14 +221,6 @@ func Expire(seq uint64, jerr *cpibv1.JobError) Transition {
 	})
 }
 
-// NotStored fails a job whose record waits for a first message that
-// JetStream never stored (see AwaitingFirstMessage).
-func NotStored() Transition {
-	return end(TransitionNotStored, cpibv1.JobStatus_JOB_STATUS_FAILED, 0, nil, &cpibv1.JobError{
-		Code: CodeNotStored, Message: "the job's message was never stored (its submit answered 503); submit it again",
-	}, awaitsFirstMessage)
-}
-
 // Cancel ends a queued job as canceled, with the message the record
 // keeps. Its message is dropped when a dispatcher pulls it.
 func Cancel(message string) Transition {
@@ -291,17 +294,28 @@ func Owns(r *cpibv1.JobRecord, job *cpibv1.Job, seq uint64) bool {
 	return r.GetAttempts() == job.GetAttempts()
 }
 
-// Early reports a scheduled retry (subject is the retry subject) that
-// fired before the dispatcher that scheduled it moved the record from
-// running to queued (a backoff shorter than that write under load). It is
-// the next attempt's message, not a stale copy, so it waits for the record
-// instead of being dropped: dropped, the job would stay queued with no
-// message left to run it. A copy left by a dispatcher that died before
-// that write stops waiting once the resumed attempt moves the record on.
+// Early reports a scheduled retry (subject is on the retry subjects) that
+// fired before the dispatcher that scheduled it wrote the record of the
+// retry (a backoff shorter than that write under load). It is the next
+// attempt's message, not a stale copy, so it waits for the record instead
+// of being dropped: dropped, the job would stay queued with no message
+// left to run it. The record then still shows the attempt that scheduled
+// it: running with the copy's attempts (its start was written, the call
+// being long), or not yet started (queued with one attempt less; a short
+// call's start is written together with its outcome). A copy left by a
+// dispatcher that died before that write stops waiting once the resumed
+// attempt moves the record on.
 func Early(r *cpibv1.JobRecord, job *cpibv1.Job, seq uint64, subject string) bool {
-	return running(r) && r.GetRun() == job.GetRun() &&
-		r.GetAttempts() == job.GetAttempts() && r.GetDispatchSeq() != seq &&
-		subject == natsx.RetrySubject(job.GetClient(), job.GetFlow())
+	if r.GetRun() != job.GetRun() || Terminal(r.GetStatus()) {
+		return false
+	}
+	if kind, _, _, _, ok := natsx.ParseJobSubject(subject); !ok || kind != natsx.KindRetry {
+		return false
+	}
+	if running(r) {
+		return r.GetAttempts() == job.GetAttempts() && r.GetDispatchSeq() != seq
+	}
+	return r.GetAttempts()+1 == job.GetAttempts()
 }
 
 // EndedBy reports whether the message seq carrying job is the one whose
@@ -349,6 +363,11 @@ func (s *Store) Apply(ctx context.Context, rec *cpibv1.JobRecord, rev uint64, t 
 	next := proto.CloneOf(rec)
 	if err := t.apply(next, s.cfg.Now()); err != nil {
 		return 0, err
+	}
+	if s.cfg.BeforeWrite != nil {
+		if err := s.cfg.BeforeWrite(next.GetId(), t.Name); err != nil {
+			return 0, err
+		}
 	}
 	n, err := s.put(ctx, next, rev)
 	if err != nil {
@@ -406,18 +425,16 @@ func (s *Store) ApplyLatest(ctx context.Context, id string, t Transition, trace 
 	}
 }
 
-// Load returns the record that the message seq carrying job is handled
-// against: the stored one; recreated from the message (accept) when the
-// submit's record write was lost; or moved to the message's run (replay)
-// when a replay published it but did not get to write the record.
+// Load returns the record that the message carrying job is handled
+// against, and its revision: the stored one; the record of the message
+// itself (Accept, revision 0: nothing written yet) while no dispatcher has
+// written one; or moved to the message's run (replay) when a replay
+// published it but did not get to write the record.
 func (s *Store) Load(ctx context.Context, job *cpibv1.Job) (*cpibv1.JobRecord, uint64, error) {
 	for {
-		rec, rev, err := s.Get(ctx, job.GetId())
+		rec, rev, err := s.record(ctx, job.GetId())
 		if errors.Is(err, ErrNotFound) {
-			rec = Accept(job)
-			if rev, err = s.create(ctx, rec); errors.Is(err, ErrConflict) {
-				continue
-			}
+			return Accept(job), 0, nil
 		}
 		if err != nil {
 			return nil, 0, err

@@ -62,8 +62,14 @@ func TestLifecycle_every_transition(t *testing.T) {
 			sQueued: {sFailed, 0, 5, jobs.CodeExpired}, sRunning: refused, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
 		{"cancel", jobs.Cancel("by the client"), map[cpibv1.JobStatus]want{
 			sQueued: {sCanceled, 0, 0, jobs.CodeCanceled}, sRunning: refused, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
-		{"not stored", jobs.NotStored(), map[cpibv1.JobStatus]want{
-			sQueued: {sFailed, 0, 0, jobs.CodeNotStored}, sRunning: refused, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
+		// A short attempt: its start is written with its outcome, in one
+		// write from queued (or from the running record of its own message).
+		{"start attempt then succeed", jobs.StartAttempt(7).Then(jobs.Succeed(7, res)), map[cpibv1.JobStatus]want{
+			sQueued: {sSucceeded, 1, 7, ""}, sRunning: {sSucceeded, 2, 7, ""}, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
+		{"start attempt then schedule retry", jobs.StartAttempt(9).Then(jobs.ScheduleRetry(at)), map[cpibv1.JobStatus]want{
+			sQueued: {sQueued, 1, 0, ""}, sRunning: refused, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
+		{"start attempt then wait for credentials", jobs.StartAttempt(9).Then(jobs.WaitCredentials(at)), map[cpibv1.JobStatus]want{
+			sQueued: {sQueued, 0, 0, ""}, sRunning: refused, sSucceeded: refused, sFailed: refused, sCanceled: refused}},
 		{"replay", jobs.Replay(next), map[cpibv1.JobStatus]want{
 			sQueued: refused, sRunning: refused, sSucceeded: {sQueued, 0, 0, ""}, sFailed: {sQueued, 0, 0, ""}, sCanceled: {sQueued, 0, 0, ""}}},
 	} {
@@ -137,7 +143,7 @@ func TestLifecycle_ownership(t *testing.T) {
 	rec := func(st cpibv1.JobStatus, run, attempts uint32, seq uint64) *cpibv1.JobRecord {
 		return &cpibv1.JobRecord{Id: "j", Status: st, Run: run, Attempts: attempts, DispatchSeq: seq}
 	}
-	queue, retry := natsx.QueueSubject("acme", "echo"), natsx.RetrySubject("acme", "echo")
+	queue, retry := natsx.QueueSubject("acme", "echo", "j"), natsx.RetrySubject("acme", "echo", "j")
 	for _, tc := range []struct {
 		name                string
 		rec                 *cpibv1.JobRecord
@@ -151,6 +157,9 @@ func TestLifecycle_ownership(t *testing.T) {
 		{"redelivery of the running attempt", rec(sRunning, 1, 1, 3), job(1, 0), 3, queue, true, false, false},
 		{"scheduled retry after the record moved", rec(sQueued, 1, 1, 0), job(1, 1), 8, retry, true, false, false},
 		{"scheduled retry before the record moved", rec(sRunning, 1, 1, 3), job(1, 1), 8, retry, false, true, false},
+		{"scheduled retry before a short attempt's outcome was written", rec(sQueued, 1, 0, 0), job(1, 1), 8, retry, false, true, false},
+		{"a new job's message is never early", rec(sQueued, 1, 0, 0), job(1, 1), 8, queue, false, false, false},
+		{"a retry two attempts ahead is stale", rec(sQueued, 1, 0, 0), job(1, 2), 8, retry, false, false, false},
 		{"original redelivered after a retry was scheduled", rec(sQueued, 1, 1, 0), job(1, 0), 3, queue, false, false, false},
 		{"the message that ended the run", rec(sSucceeded, 1, 1, 3), job(1, 0), 3, queue, false, false, true},
 		{"another copy of an ended run", rec(sSucceeded, 1, 1, 3), job(1, 0), 4, queue, false, false, false},

@@ -39,7 +39,7 @@ func (s *Store) ReplayRun(ctx context.Context, job *cpibv1.Job) (string, error) 
 	if err := s.queues.ensure(ctx, job.GetClient(), job.GetFlow()); err != nil {
 		return "", err
 	}
-	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow()), Data: b}
+	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow(), job.GetId()), Data: b}
 	if _, err := s.res.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("%s.%d", job.GetId(), next.GetRun()))); err != nil {
 		return "", fmt.Errorf("jobs: requeue job %s: %w", job.GetId(), err)
 	}

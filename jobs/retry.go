@@ -42,7 +42,7 @@ func (s *Store) Retry(ctx context.Context, rec *cpibv1.JobRecord, rev uint64, jo
 	}
 	if _, err := s.res.JS.PublishMsg(ctx, msg,
 		jetstream.WithScheduleAt(at),
-		jetstream.WithScheduleTarget(natsx.RetrySubject(job.GetClient(), job.GetFlow()))); err != nil {
+		jetstream.WithScheduleTarget(natsx.RetrySubject(job.GetClient(), job.GetFlow(), job.GetId()))); err != nil {
 		return fmt.Errorf("%w: schedule retry: %w", ErrUnavailable, err)
 	}
 	if _, err := natsx.EnsureConsumer(ctx, s.res.JS, natsx.KindRetry, job.GetClient(), job.GetFlow(), s.res.Layout.AckWait); err != nil {

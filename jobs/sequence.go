@@ -286,7 +286,7 @@ func (s *Store) live(ctx context.Context, id string, from uint64) (*cpibv1.Job, 
 			s.dropSeq(ctx, m.Sequence)
 			continue
 		}
-		rec, _, err := s.Get(ctx, job.GetId())
+		rec, _, err := s.record(ctx, job.GetId())
 		switch {
 		case errors.Is(err, ErrNotFound):
 			// Its submit's record write is still in flight, or was lost:
@@ -354,7 +354,7 @@ func (s *Store) enqueue(ctx context.Context, job *cpibv1.Job, h nats.Header) err
 	if err != nil {
 		return fmt.Errorf("jobs: encode job: %w", err)
 	}
-	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow()), Data: b, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow(), job.GetId()), Data: b, Header: nats.Header{}}
 	for k, v := range h {
 		if strings.HasPrefix(k, "Nats-") || k == HeaderOrderingKey {
 			continue

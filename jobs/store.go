@@ -49,6 +49,12 @@ type Config struct {
 	// Logger receives what the store repairs or leaves to a repair.
 	// Default: discarded.
 	Logger *slog.Logger
+	// BeforeWrite, when set, is called before every record write of a
+	// transition (Store.Apply) with the job ID and the transition's name;
+	// an error aborts the write, as if the process died just before it,
+	// and is returned. The injection point of crash-window tests; nil in
+	// production.
+	BeforeWrite func(id, transition string) error
 }
 
 func (c *Config) setDefaults() {
@@ -131,8 +137,79 @@ func (s *Store) Config() Config { return s.cfg }
 // Now returns the store's clock reading.
 func (s *Store) Now() time.Time { return s.cfg.Now() }
 
-// Get returns a record and its revision. ErrNotFound when absent.
+// Get returns a job's record and its revision. A job that no dispatcher
+// has written a record for yet (it waits in its queue, or its first
+// attempt is short and under way) is read from its queued message: the
+// record Accept makes of it, with revision 0, which Apply turns into a
+// create. ErrNotFound when there is neither.
 func (s *Store) Get(ctx context.Context, id string) (*cpibv1.JobRecord, uint64, error) {
+	return s.lookup(ctx, "", id)
+}
+
+// GetOwned is Get restricted to the owning client: others see ErrNotFound.
+func (s *Store) GetOwned(ctx context.Context, client, id string) (*cpibv1.JobRecord, uint64, error) {
+	rec, rev, err := s.lookup(ctx, client, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if rec.GetClient() != client {
+		return nil, 0, ErrNotFound
+	}
+	return rec, rev, nil
+}
+
+// lookup reads the record of id, else its queued message (of client, or
+// of any client when ""), else the record again: a dispatcher writes the
+// record before it acknowledges (removes) the message, so a job handled
+// between the first two reads is found by the third.
+func (s *Store) lookup(ctx context.Context, client, id string) (*cpibv1.JobRecord, uint64, error) {
+	rec, rev, err := s.record(ctx, id)
+	if !errors.Is(err, ErrNotFound) || !subjectToken(id) {
+		return rec, rev, err
+	}
+	job, err := s.queuedMessage(ctx, client, id)
+	if err == nil {
+		return Accept(job), 0, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, 0, err
+	}
+	return s.record(ctx, id)
+}
+
+// queuedMessage reads the job message of id from its queue with one
+// direct get (JobLookup: the ID is the subject's last token).
+func (s *Store) queuedMessage(ctx context.Context, client, id string) (*cpibv1.Job, error) {
+	m, err := s.res.Jobs.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(natsx.JobLookup(client, id)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: get job message: %w", ErrUnavailable, err)
+	}
+	job := &cpibv1.Job{}
+	if err := proto.Unmarshal(m.Data, job); err != nil || job.GetId() != id {
+		return nil, ErrNotFound // not a job message of id: nothing to show
+	}
+	return job, nil
+}
+
+// subjectToken reports whether id can stand as one subject token (job IDs
+// are ULIDs): a partner's '*', '>' or '.' must never widen a lookup.
+func subjectToken(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// record reads the stored record of id. ErrNotFound when absent.
+func (s *Store) record(ctx context.Context, id string) (*cpibv1.JobRecord, uint64, error) {
 	e, err := s.res.Records.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return nil, 0, ErrNotFound
@@ -147,22 +224,13 @@ func (s *Store) Get(ctx context.Context, id string) (*cpibv1.JobRecord, uint64, 
 	return rec, e.Revision(), nil
 }
 
-// GetOwned is Get restricted to the owning client: others see ErrNotFound.
-func (s *Store) GetOwned(ctx context.Context, client, id string) (*cpibv1.JobRecord, uint64, error) {
-	rec, rev, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	if rec.GetClient() != client {
-		return nil, 0, ErrNotFound
-	}
-	return rec, rev, nil
-}
-
-// put writes rec if the stored revision is still rev (compare-and-set) and
-// returns the new revision. ErrConflict when someone else wrote first.
+// put writes rec if the stored revision is still rev (compare-and-set; rev
+// 0: if there is no record yet) and returns the new revision. ErrConflict when someone else wrote first.
 // Only the lifecycle (Apply) writes records.
 func (s *Store) put(ctx context.Context, rec *cpibv1.JobRecord, rev uint64) (uint64, error) {
+	if rev == 0 {
+		return s.create(ctx, rec) // read from its message: no record yet
+	}
 	b, err := proto.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("jobs: encode record: %w", err)

@@ -17,8 +17,14 @@ func TestGet_and_GetOwned(t *testing.T) {
 	ctx := ctxT(t)
 	id := mustSubmit(t, e, sub("acme", "echo", "{}")).Record.GetId()
 
-	if rec, rev, err := e.store.GetOwned(ctx, "acme", id); err != nil || rec.GetId() != id || rev == 0 {
+	// No dispatcher has written a record: the job is read from its queued
+	// message, at revision 0 (nothing stored yet).
+	if rec, rev, err := e.store.GetOwned(ctx, "acme", id); err != nil || rec.GetId() != id || rev != 0 ||
+		rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_QUEUED || rec.GetFlow() != "echo" {
 		t.Fatalf("owner GetOwned: %v %v %v", rec, rev, err)
+	}
+	if rec, _, err := e.store.Get(ctx, id); err != nil || rec.GetClient() != "acme" {
+		t.Fatalf("Get: %v %v", rec, err)
 	}
 	for _, tc := range []struct {
 		name, client, id string
@@ -29,6 +35,8 @@ func TestGet_and_GetOwned(t *testing.T) {
 		{"empty ID", "acme", ""},
 		{"ID with a space", "acme", "a b"},
 		{"ID with a wildcard", "acme", "a.*"},
+		{"ID that is a wildcard", "acme", "*"},
+		{"ID that is a full wildcard", "acme", ">"},
 		{"ID with a dot path", "acme", "../x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,10 +50,11 @@ type Accepted struct {
 	Replayed bool
 }
 
-// Submit stores a job: its message on the client's queue subject and its
-// record, written in parallel. It returns only after JetStream acknowledged
-// the message, so an Accepted job is stored. With an idempotency key the
-// key entry is written first (DESIGN 2.3).
+// Submit stores a job: one write, its message on the job's queue subject
+// (QueueSubject, which carries the job ID). The message is the job's
+// record until a dispatcher writes one (Get reads it back). It returns only
+// after JetStream acknowledged the message, so an Accepted job is stored.
+// With an idempotency key the key entry is written first (DESIGN 2.3).
 func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 	now := s.cfg.Now()
 	id := ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
@@ -68,19 +69,20 @@ func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 	} else {
 		h.Write(sub.Payload)
 	}
+	var claim keyClaim
 	if sub.IdempotencyKey != "" {
-		acc, jobID, err := s.claimKey(ctx, sub, id, now, h.Sum(nil))
-		if err != nil {
+		var err error
+		if claim, err = s.claimKey(ctx, sub, id, now, h.Sum(nil)); err != nil {
 			s.dropObject(ctx, body.object)
-			return acc, err
+			return Accepted{}, err
 		}
-		if acc.Record != nil {
-			if err := s.proveQueued(ctx, sub, acc.Record, body); err != nil {
+		if claim.found != nil {
+			if err := s.proveOrdered(ctx, sub, claim.found, body); err != nil {
 				return Accepted{}, err
 			}
-			return acc, nil
+			return Accepted{Record: claim.found, Replayed: true}, nil
 		}
-		id = jobID
+		id = claim.id
 	}
 	ttl := sub.TTL
 	if ttl <= 0 {
@@ -88,21 +90,29 @@ func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 	}
 	if err := s.queues.ensure(ctx, sub.Client, sub.Flow); err != nil {
 		s.dropObject(ctx, body.object)
+		s.releaseKey(ctx, claim)
 		return Accepted{}, fmt.Errorf("%w: queue consumer: %w", ErrUnavailable, err)
 	}
 	job, err := s.message(ctx, sub, id, now, now.Add(ttl), body)
 	if err != nil {
+		s.releaseKey(ctx, claim)
 		return Accepted{}, err
 	}
-	rec := Accept(job)
 	publish := s.publish
 	if job.GetOrderingKey() != "" {
-		publish = s.publishOrdered
+		// An ordered job waits on its key's sequence with a record that
+		// says so: two writes at accept (see sequence.go).
+		publish = func(ctx context.Context, job *cpibv1.Job, trace nats.Header) error {
+			return s.publishOrdered(ctx, job, Accept(job), trace)
+		}
 	}
-	if err := publish(ctx, job, rec, sub.Trace); err != nil {
+	if err := publish(ctx, job, sub.Trace); err != nil {
+		s.releaseKey(ctx, claim)
 		return Accepted{}, err
 	}
-	return Accepted{Record: rec}, nil
+	// A takeover of a key whose first request never confirmed its job is
+	// that request's job: replayed.
+	return Accepted{Record: Accept(job), Replayed: claim.takeover}, nil
 }
 
 // message builds the job message of a submission under id: the payload
@@ -132,24 +142,12 @@ func (s *Store) message(ctx context.Context, sub Submission, id string, created,
 	return job, nil
 }
 
-// awaitsFirstMessage reports whether rec is the record of a job whose
-// first message may never have been stored: written by Submit next to a
-// message whose acknowledgement did not come back, and never dispatched.
-func awaitsFirstMessage(rec *cpibv1.JobRecord) bool {
-	return rec.GetRun() == 1 && rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED &&
-		rec.GetAttempts() == 0 && rec.GetDispatchSeq() == 0 &&
-		rec.GetOrderingKey() == "" // an ordered job's message waits on SEQ (RepairSequences)
-}
-
-// proveQueued makes an idempotent replay of a job that was never
-// dispatched prove that its message exists, before the partner hears 202
-// again: the message is published once more under the job's ID. If the
-// first one was stored, Nats-Msg-Id makes this a duplicate that stores
-// nothing; if its acknowledgement was lost with a message that never got
-// stored, this stores it now. (A second copy past the duplicate window is
-// harmless too: the record lets only one message own the run.)
-func (s *Store) proveQueued(ctx context.Context, sub Submission, rec *cpibv1.JobRecord, body streamedBody) error {
-	if !awaitsFirstMessage(rec) && !(rec.GetOrderingKey() != "" && rec.GetStatus() == cpibv1.JobStatus_JOB_STATUS_QUEUED && rec.GetAttempts() == 0) {
+// proveOrdered makes an idempotent replay of an ordered job that never
+// ran prove that its message is on its key's sequence (see
+// Store.proveSequenced): an ordered job keeps a record from its accept, so
+// finding the record proves nothing about the message.
+func (s *Store) proveOrdered(ctx context.Context, sub Submission, rec *cpibv1.JobRecord, body streamedBody) error {
+	if rec.GetOrderingKey() == "" || rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_QUEUED || rec.GetAttempts() != 0 {
 		s.dropObject(ctx, body.object)
 		return nil
 	}
@@ -158,27 +156,7 @@ func (s *Store) proveQueued(ctx context.Context, sub Submission, rec *cpibv1.Job
 		s.dropObject(ctx, body.object)
 		return err
 	}
-	if job.GetOrderingKey() != "" {
-		return s.proveSequenced(ctx, job, sub.Trace)
-	}
-	jb, err := proto.Marshal(job)
-	if err != nil {
-		return fmt.Errorf("jobs: encode job: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-	defer cancel()
-	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow()), Data: jb, Header: nats.Header{}}
-	for k, v := range sub.Trace {
-		msg.Header[k] = v
-	}
-	ack, err := s.publishJob(pctx, msg, job.GetId())
-	if err != nil {
-		return fmt.Errorf("%w: %w: publish job: %w", ErrUnavailable, ErrUnconfirmed, err)
-	}
-	if ack.Duplicate && body.object != "" {
-		s.dropObject(ctx, body.object) // the stored message names its own object
-	}
-	return nil
+	return s.proveSequenced(ctx, job, sub.Trace)
 }
 
 // PayloadObject names the object holding a job's request body.
@@ -187,85 +165,32 @@ func PayloadObject(id string) string { return id + "/request" }
 // ResultObject names the object holding a run's CPI response body.
 func ResultObject(id string, run uint32) string { return fmt.Sprintf("%s/result.%d", id, run) }
 
-// publish writes the job message and its record concurrently and waits for
-// both acknowledgements, at most StoreTimeout.
-func (s *Store) publish(ctx context.Context, job *cpibv1.Job, rec *cpibv1.JobRecord, trace nats.Header) error {
+// publish writes the job message, under its ID (Nats-Msg-Id), and waits
+// for its acknowledgement, at most StoreTimeout. When JetStream refused it
+// (nothing was stored) the payload object is removed; when no answer came
+// the error says ErrUnconfirmed: the message may be stored and will then
+// run, and a retry with the same Idempotency-Key finds it (Get) or, if it
+// is not there, publishes it again under the same ID.
+func (s *Store) publish(ctx context.Context, job *cpibv1.Job, trace nats.Header) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
 	jb, err := proto.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("jobs: encode job: %w", err)
 	}
-	rb, err := proto.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("jobs: encode record: %w", err)
-	}
-	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow()), Data: jb, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: natsx.QueueSubject(job.GetClient(), job.GetFlow(), job.GetId()), Data: jb, Header: make(nats.Header, len(trace)+1)}
 	for k, v := range trace {
 		msg.Header[k] = v
 	}
-	fault := s.fault(msg.Subject)
-	var msgAck jetstream.PubAckFuture
-	if fault != LoseMessage {
-		if msgAck, err = s.res.JS.PublishMsgAsync(msg, jetstream.WithMsgID(job.GetId())); err != nil {
-			// Refused before it left: the connection is down (no
-			// reconnect buffer) or the client stalled. The record is not
-			// written either.
-			s.dropObject(ctx, job.GetPayloadObject())
-			return fmt.Errorf("%w: publish job: %w", ErrUnavailable, err)
-		}
-	}
-	recMsg := &nats.Msg{Subject: "$KV." + natsx.BucketJobs + "." + job.GetId(), Data: rb}
-	recAck, recErr := s.res.JS.PublishMsgAsync(recMsg, jetstream.WithExpectLastSequencePerSubject(0))
-	msgPub, msgErr := (*jetstream.PubAck)(nil), error(errLost)
-	if msgAck != nil {
-		msgPub, msgErr = awaitAck(ctx, msgAck)
-	}
-	if fault != NoFault && msgErr == nil {
-		msgPub, msgErr = nil, errLost
-	}
-	if recErr == nil {
-		_, recErr = awaitAck(ctx, recAck)
-	}
-	if isWrongLastSeq(recErr) {
-		// Something is at the key: the dispatcher (or a concurrent takeover)
-		// created the record first, or a purge marker of an earlier refused
-		// attempt is there. Only the former means stored; the latter is
-		// handled by the Create below (KV Create writes over markers).
-		if _, _, err := s.Get(ctx, job.GetId()); err == nil {
-			recErr = nil
-		}
-	}
+	_, err = s.publishJob(ctx, msg, job.GetId())
 	switch {
-	case msgErr != nil && !refused(msgErr):
-		// No answer (the acknowledgement was lost with the connection, or
-		// none came in time): the message may be stored and will then run.
-		// Keep what it refers to, the record and the payload, and say so:
-		// a retry with the same Idempotency-Key finds the job, republishes
-		// its message if it is missing (proveQueued) and answers 202.
-		return fmt.Errorf("%w: %w: publish job: %w", ErrUnavailable, ErrUnconfirmed, msgErr)
-	case msgErr != nil:
-		// JetStream answered that it did not store the message: remove the
-		// record so no key or reader sees a job that will never run. Best
-		// effort; a leftover is failed by the dispatcher's sweeper as
-		// not_stored (it has no message) or expires with its TTL.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		if recErr == nil {
-			_ = s.res.Records.Purge(dctx, job.GetId())
-		}
-		if job.GetPayloadObject() != "" {
-			_ = s.res.Payloads.Delete(dctx, job.GetPayloadObject())
-		}
-		cancel()
-		return fmt.Errorf("%w: publish job: %w", ErrUnavailable, msgErr)
-	case recErr != nil:
-		// Queued but unrecorded: retry the record once; the dispatcher also
-		// recreates a missing record from the message, so the job is safe.
-		if _, err := s.create(ctx, rec); err != nil && !errors.Is(err, ErrConflict) {
-			return fmt.Errorf("%w: record job %s (queued as seq %d): %w", ErrUnavailable, job.GetId(), msgPub.Sequence, err)
-		}
+	case err == nil:
+		return nil
+	case !refused(err) && !sendFailed(err):
+		return fmt.Errorf("%w: %w: publish job: %w", ErrUnavailable, ErrUnconfirmed, err)
 	}
-	return nil
+	s.dropObject(ctx, job.GetPayloadObject())
+	return fmt.Errorf("%w: publish job: %w", ErrUnavailable, err)
 }
 
 // fault asks Config.Fault which failure to inject into a publish.
@@ -285,13 +210,26 @@ func (s *Store) publishJob(ctx context.Context, msg *nats.Msg, id string) (*jets
 	}
 	f, err := s.res.JS.PublishMsgAsync(msg, jetstream.WithMsgID(id))
 	if err != nil {
-		return nil, err
+		// Refused before it left: the connection is down (no reconnect
+		// buffer) or the client stalled.
+		return nil, &sendError{err}
 	}
 	ack, err := awaitAck(ctx, f)
 	if fault == LoseAck && err == nil {
 		return nil, errLost
 	}
 	return ack, err
+}
+
+// sendError is a publish that never left this process.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+func sendFailed(err error) bool {
+	var se *sendError
+	return errors.As(err, &se)
 }
 
 // refused reports whether a publish error is JetStream's answer that the

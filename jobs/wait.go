@@ -10,8 +10,9 @@ import (
 )
 
 // WaitTerminal watches a record until its run ends or ctx is done, and
-// returns the latest record seen (nil if none). It never returns ctx's
-// error: a timeout simply yields the current state.
+// returns the latest record seen; when no record was written meanwhile,
+// the job as Get reads it (its queued message), nil if none. It never
+// returns ctx's error: a timeout simply yields the current state.
 func (s *Store) WaitTerminal(ctx context.Context, id string) (*cpibv1.JobRecord, error) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -24,6 +25,13 @@ func (s *Store) WaitTerminal(ctx context.Context, id string) (*cpibv1.JobRecord,
 	for {
 		select {
 		case <-ctx.Done():
+			if last == nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StoreTimeout)
+				defer cancel()
+				if rec, _, err := s.Get(rctx, id); err == nil {
+					return rec, nil
+				}
+			}
 			return last, nil
 		case e, ok := <-w.Updates():
 			if !ok {

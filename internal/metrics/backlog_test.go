@@ -20,7 +20,7 @@ func TestBacklogKeepsJobsAcceptedDuringAListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish := func() {
-		if _, err := res.JS.Publish(ctx, natsx.QueueSubject("acme", "echo"), []byte("job")); err != nil {
+		if _, err := res.JS.Publish(ctx, natsx.QueueSubject("acme", "echo", "01J00000000000000000000000"), []byte("job")); err != nil {
 			t.Fatal(err)
 		}
 	}

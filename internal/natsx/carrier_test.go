@@ -31,7 +31,7 @@ func TestHeaderCarrier_traceparent_survives_JetStream(t *testing.T) {
 		TraceState: ts,
 		Remote:     true,
 	})
-	msg := &nats.Msg{Subject: natsx.QueueSubject("acme", "echo"), Data: []byte("job"), Header: nats.Header{}}
+	msg := &nats.Msg{Subject: natsx.QueueSubject("acme", "echo", "01J00000000000000000000000"), Data: []byte("job"), Header: nats.Header{}}
 	prop.Inject(trace.ContextWithSpanContext(context.Background(), sent), natsx.HeaderCarrier(msg.Header))
 
 	carrier := natsx.HeaderCarrier(msg.Header)

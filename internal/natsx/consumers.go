@@ -2,6 +2,7 @@ package natsx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,12 +31,13 @@ func ParseConsumerName(name string) (kind, client, flow string, ok bool) {
 	return parts[0], parts[1], parts[2], true
 }
 
-// ConsumerSubject is the subject a consumer of (kind, client, flow) filters.
+// ConsumerSubject is the subject filter of the consumer of (kind, client,
+// flow): every job of the pair, cpib.jobs.<kind>.<client>.<flow>.>.
 func ConsumerSubject(kind, client, flow string) string {
-	if kind == KindRetry {
-		return RetrySubject(client, flow)
+	if kind != KindRetry {
+		kind = KindQueue
 	}
-	return QueueSubject(client, flow)
+	return "cpib.jobs." + kind + "." + client + "." + flow + ".>"
 }
 
 // EnsureConsumer creates (or updates) the durable pull consumer of
@@ -54,4 +56,14 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, kind, client, f
 		return nil, fmt.Errorf("natsx: consumer %s: %w", ConsumerName(kind, client, flow), err)
 	}
 	return c, nil
+}
+
+// HasJobs reports whether the JOBS stream holds a message of (kind, client,
+// flow): one direct get of the first message on the pair's subjects.
+func HasJobs(ctx context.Context, jobs jetstream.Stream, kind, client, flow string) (bool, error) {
+	_, err := jobs.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(ConsumerSubject(kind, client, flow)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

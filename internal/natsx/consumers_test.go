@@ -15,11 +15,11 @@ func TestConsumerName_round_trip(t *testing.T) {
 		kind, client, flow string
 		name, subject      string
 	}{
-		{natsx.KindQueue, "acme", "demo-echo", "q_acme_demo-echo", "cpib.jobs.q.acme.demo-echo"},
-		{natsx.KindRetry, "acme", "demo-echo", "r_acme_demo-echo", "cpib.jobs.r.acme.demo-echo"},
-		{natsx.KindQueue, "0", "9", "q_0_9", "cpib.jobs.q.0.9"},
+		{natsx.KindQueue, "acme", "demo-echo", "q_acme_demo-echo", "cpib.jobs.q.acme.demo-echo.>"},
+		{natsx.KindRetry, "acme", "demo-echo", "r_acme_demo-echo", "cpib.jobs.r.acme.demo-echo.>"},
+		{natsx.KindQueue, "0", "9", "q_0_9", "cpib.jobs.q.0.9.>"},
 		{natsx.KindRetry, strings.Repeat("a", 63), strings.Repeat("b-", 31) + "c", "r_" + strings.Repeat("a", 63) + "_" + strings.Repeat("b-", 31) + "c",
-			"cpib.jobs.r." + strings.Repeat("a", 63) + "." + strings.Repeat("b-", 31) + "c"},
+			"cpib.jobs.r." + strings.Repeat("a", 63) + "." + strings.Repeat("b-", 31) + "c.>"},
 	} {
 		name := natsx.ConsumerName(tc.kind, tc.client, tc.flow)
 		if name != tc.name {
@@ -172,4 +172,61 @@ func TestEnsureConsumer_idempotent_and_pairs_coexist(t *testing.T) {
 	if info, err := res.Jobs.Info(ctx); err != nil || info.State.Msgs != 0 {
 		t.Fatalf("JOBS after acks: %v msgs=%v", err, info.State.Msgs)
 	}
+}
+
+func TestParseJobSubject(t *testing.T) {
+	for _, tc := range []struct{ kind, client, flow, id string }{
+		{natsx.KindQueue, "acme", "demo-echo", "01JABCDEFGHJKMNPQRSTVWXYZ0"},
+		{natsx.KindRetry, "0", "9", "x"},
+	} {
+		subj := natsx.QueueSubject(tc.client, tc.flow, tc.id)
+		if tc.kind == natsx.KindRetry {
+			subj = natsx.RetrySubject(tc.client, tc.flow, tc.id)
+		}
+		k, c, f, id, ok := natsx.ParseJobSubject(subj)
+		if !ok || k != tc.kind || c != tc.client || f != tc.flow || id != tc.id {
+			t.Errorf("ParseJobSubject(%q) = %q %q %q %q %v", subj, k, c, f, id, ok)
+		}
+		// The consumer of the pair takes exactly the pair's jobs.
+		filter := natsx.ConsumerSubject(tc.kind, tc.client, tc.flow)
+		if !strings.HasPrefix(subj, strings.TrimSuffix(filter, ">")) {
+			t.Errorf("subject %q is outside its consumer's filter %q", subj, filter)
+		}
+	}
+	for _, subj := range []string{
+		"", "cpib.jobs.q.acme.echo", "cpib.jobs.s.01J", "cpib.jobs.q.acme.echo.id.extra", "cpib.jobs.x.acme.echo.id",
+		"cpib.jobs.q..echo.id", "cpib.jobs.q.acme..id", "cpib.jobs.q.acme.echo.", "cpib.events.q.acme.echo.id",
+	} {
+		if k, c, f, id, ok := natsx.ParseJobSubject(subj); ok {
+			t.Errorf("ParseJobSubject(%q) = %q %q %q %q, ok", subj, k, c, f, id)
+		}
+	}
+	if got := natsx.JobLookup("", "01J"); got != "cpib.jobs.q.*.*.01J" {
+		t.Errorf("JobLookup any client = %q", got)
+	}
+	if got := natsx.JobLookup("acme", "01J"); got != "cpib.jobs.q.acme.*.01J" {
+		t.Errorf("JobLookup = %q", got)
+	}
+}
+
+// FuzzParseJobSubject: whatever subjects the JOBS stream holds, the parser
+// never panics and accepts only subjects QueueSubject or RetrySubject
+// could have made, giving back their parts.
+func FuzzParseJobSubject(f *testing.F) {
+	for _, s := range []string{"cpib.jobs.q.a.b.c", "cpib.jobs.r.a.b.c", "cpib.jobs.q.a.b", "cpib.jobs.s.x", "", "......", "cpib.jobs.q.a.b.c.d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, subj string) {
+		kind, client, flow, id, ok := natsx.ParseJobSubject(subj)
+		if !ok {
+			return
+		}
+		want := natsx.QueueSubject(client, flow, id)
+		if kind == natsx.KindRetry {
+			want = natsx.RetrySubject(client, flow, id)
+		}
+		if want != subj || strings.ContainsAny(client+flow+id, ".") {
+			t.Fatalf("ParseJobSubject(%q) = %q %q %q %q", subj, kind, client, flow, id)
+		}
+	})
 }

@@ -20,7 +20,7 @@ func TestEnsure_twice_keeps_layout_and_data(t *testing.T) {
 	if _, err := res.Records.Put(ctx, "01JOB", []byte("record")); err != nil {
 		t.Fatalf("put: %v", err)
 	}
-	if _, err := res.JS.Publish(ctx, natsx.QueueSubject("acme", "echo"), []byte("job")); err != nil {
+	if _, err := res.JS.Publish(ctx, natsx.QueueSubject("acme", "echo", "01J00000000000000000000000"), []byte("job")); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 

@@ -32,7 +32,7 @@ func TestSchedule_fires_onto_retry_consumer(t *testing.T) {
 	msg := &nats.Msg{Subject: natsx.ScheduleSubject(id), Data: []byte("attempt 2"), Header: nats.Header{}}
 	msg.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	if _, err := res.JS.PublishMsg(ctx, msg,
-		jetstream.WithScheduleAt(at), jetstream.WithScheduleTarget(natsx.RetrySubject(client, flow))); err != nil {
+		jetstream.WithScheduleAt(at), jetstream.WithScheduleTarget(natsx.RetrySubject(client, flow, id))); err != nil {
 		t.Fatalf("publish schedule: %v", err)
 	}
 
@@ -54,7 +54,7 @@ func TestSchedule_fires_onto_retry_consumer(t *testing.T) {
 	if arrived.Before(at) {
 		t.Errorf("fired at %v, before its time %v", arrived, at)
 	}
-	if got.Subject() != natsx.RetrySubject(client, flow) || string(got.Data()) != "attempt 2" {
+	if got.Subject() != natsx.RetrySubject(client, flow, id) || string(got.Data()) != "attempt 2" {
 		t.Errorf("got %s %q", got.Subject(), got.Data())
 	}
 	if tp := got.Headers().Get("traceparent"); tp != msg.Header.Get("traceparent") {
@@ -92,7 +92,7 @@ func TestSchedule_replaces_pending_schedule(t *testing.T) {
 	at := time.Now().Truncate(time.Second).Add(2 * time.Second)
 	for _, body := range []string{"first", "second"} {
 		if _, err := res.JS.PublishMsg(ctx, &nats.Msg{Subject: natsx.ScheduleSubject(id), Data: []byte(body)},
-			jetstream.WithScheduleAt(at), jetstream.WithScheduleTarget(natsx.RetrySubject(client, flow))); err != nil {
+			jetstream.WithScheduleAt(at), jetstream.WithScheduleTarget(natsx.RetrySubject(client, flow, id))); err != nil {
 			t.Fatalf("publish %s: %v", body, err)
 		}
 	}

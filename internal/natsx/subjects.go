@@ -1,5 +1,7 @@
 package natsx
 
+import "strings"
+
 // Stream, bucket and subject names of DESIGN 6. Client and flow IDs are
 // validated (^[a-z0-9][a-z0-9-]{0,62}$) before they reach a subject, so
 // they never contain '.', '*', '>' or whitespace.
@@ -27,12 +29,46 @@ const (
 	ObjectPayloads  = "cpib-payloads"
 )
 
-// QueueSubject is where new jobs of a client for a flow wait.
-func QueueSubject(client, flow string) string { return "cpib.jobs.q." + client + "." + flow }
+// QueueSubject is the subject of one new job of a client for a flow:
+// cpib.jobs.q.<client>.<flow>.<job>. The job ID in the subject lets the
+// queued message serve as the job's record until a dispatcher writes one
+// (found with a direct get, JobLookup). The (client, flow) consumer filters
+// ConsumerSubject, cpib.jobs.q.<client>.<flow>.>.
+func QueueSubject(client, flow, jobID string) string {
+	return "cpib.jobs.q." + client + "." + flow + "." + jobID
+}
 
-// RetrySubject is where jobs whose retry backoff has elapsed wait; it has its
-// own consumer so a retry does not queue behind the client's backlog.
-func RetrySubject(client, flow string) string { return "cpib.jobs.r." + client + "." + flow }
+// RetrySubject is the subject of one job whose retry backoff has elapsed:
+// cpib.jobs.r.<client>.<flow>.<job>. It has its own consumer so a retry
+// does not queue behind the client's backlog.
+func RetrySubject(client, flow, jobID string) string {
+	return "cpib.jobs.r." + client + "." + flow + "." + jobID
+}
+
+// JobLookup is the subject filter that finds the queued message of job ID
+// jobID: of client (any client when ""), for any flow.
+func JobLookup(client, jobID string) string {
+	if client == "" {
+		client = "*"
+	}
+	return "cpib.jobs.q." + client + ".*." + jobID
+}
+
+// KindSubjects is the filter of every job subject of a kind (KindQueue,
+// KindRetry).
+func KindSubjects(kind string) string { return "cpib.jobs." + kind + ".>" }
+
+// ParseJobSubject splits a subject made by QueueSubject or RetrySubject.
+// Client and flow IDs never contain '.', and job IDs are ULIDs, so the
+// subject has exactly six tokens.
+func ParseJobSubject(subject string) (kind, client, flow, jobID string, ok bool) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 6 || parts[0] != "cpib" || parts[1] != "jobs" ||
+		(parts[2] != KindQueue && parts[2] != KindRetry) || parts[3] == "" || parts[4] == "" || parts[5] == "" {
+		return "", "", "", "", false
+	}
+	return parts[2], parts[3], parts[4], parts[5], true
+}
 
 // ScheduleSubject holds the one pending retry schedule of a job.
 func ScheduleSubject(jobID string) string { return "cpib.jobs.s." + jobID }

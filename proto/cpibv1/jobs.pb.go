@@ -137,8 +137,8 @@ func (x *Header) GetValues() []string {
 	return nil
 }
 
-// Job is the message published to cpib.jobs.q.<client>.<flow> (and, for a
-// retry, to cpib.jobs.r.<client>.<flow>). It carries everything the
+// Job is the message published to cpib.jobs.q.<client>.<flow>.<id> (and, for a
+// retry, to cpib.jobs.r.<client>.<flow>.<id>). It carries everything the
 // dispatcher needs to call the iFlow, so a job can be dispatched even if its
 // record write was lost.
 type Job struct {
@@ -760,13 +760,19 @@ func (x *Attempt) GetMessage() string {
 // IdempotencyEntry maps (client, Idempotency-Key) to a job. It is written
 // before the job is published, so a key never points at a job that cannot
 // be found again: a later request with the same key either finds the job
-// record or republishes the job under the same ID (Nats-Msg-Id).
+// record (or its queued message) or republishes the job under the same ID
+// (Nats-Msg-Id).
 type IdempotencyEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// body_hash is the SHA-256 of flow, content type, query, Flow-Path and body.
-	BodyHash      []byte                 `protobuf:"bytes,2,opt,name=body_hash,json=bodyHash,proto3" json:"body_hash,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	BodyHash  []byte                 `protobuf:"bytes,2,opt,name=body_hash,json=bodyHash,proto3" json:"body_hash,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// released is set when the request that wrote the entry ended without a
+	// confirmed job (JetStream refused the message, or its acknowledgement
+	// never came): a retry with the key need not wait for the in-flight
+	// window before it finds or republishes the job.
+	Released      bool `protobuf:"varint,4,opt,name=released,proto3" json:"released,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -820,6 +826,13 @@ func (x *IdempotencyEntry) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *IdempotencyEntry) GetReleased() bool {
+	if x != nil {
+		return x.Released
+	}
+	return false
 }
 
 var File_cpib_v1_jobs_proto protoreflect.FileDescriptor
@@ -895,12 +908,13 @@ const file_cpib_v1_jobs_proto_rawDesc = "" +
 	"\vstatus_code\x18\x02 \x01(\x05R\n" +
 	"statusCode\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\x81\x01\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x9d\x01\n" +
 	"\x10IdempotencyEntry\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tbody_hash\x18\x02 \x01(\fR\bbodyHash\x129\n" +
 	"\n" +
-	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt*\xa0\x01\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
+	"\breleased\x18\x04 \x01(\bR\breleased*\xa0\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATUS_QUEUED\x10\x01\x12\x16\n" +
