@@ -1,8 +1,8 @@
 package jobs_test
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
