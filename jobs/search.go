@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,9 +15,75 @@ import (
 
 // RecentRecords returns the latest record of every job written among the
 // last maxScan writes of the record bucket (from since on, when given),
-// in no order: a bounded search of recent jobs. A deleted record is left
-// out.
+// and the jobs among the last maxScan queued messages that have no record
+// yet (as Get reads them), in no order: a bounded search of recent jobs.
+// A deleted record is left out.
 func (s *Store) RecentRecords(ctx context.Context, since time.Time, maxScan int) ([]*cpibv1.JobRecord, error) {
+	latest, err := s.recentRecords(ctx, since, maxScan)
+	if err != nil {
+		return nil, err
+	}
+	queued, err := s.recentQueued(ctx, since, maxScan)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*cpibv1.JobRecord, 0, len(latest)+len(queued))
+	for _, rec := range latest {
+		out = append(out, rec)
+	}
+	for id, rec := range queued {
+		if _, ok := latest[id]; !ok {
+			// Written meanwhile? Only a job still without a record is
+			// shown from its message.
+			if _, _, err := s.record(ctx, id); errors.Is(err, ErrNotFound) {
+				out = append(out, rec)
+			}
+		}
+	}
+	return out, nil
+}
+
+// maxQueuedScan bounds the queued messages a search reads (one direct
+// get each: a work-queue stream admits no ordered consumer).
+const maxQueuedScan = 1000
+
+// recentQueued reads the last messages of the queues (at most maxScan and
+// maxQueuedScan; created since since, when given) as the records they
+// stand for, by job ID.
+func (s *Store) recentQueued(ctx context.Context, since time.Time, maxScan int) (map[string]*cpibv1.JobRecord, error) {
+	info, err := s.res.Jobs.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: job stream: %w", err)
+	}
+	out := map[string]*cpibv1.JobRecord{}
+	if info.State.Msgs == 0 {
+		return out, nil
+	}
+	n := uint64(min(maxScan, maxQueuedScan))
+	seq := max(info.State.FirstSeq, 1)
+	if info.State.LastSeq > n && info.State.LastSeq-n > seq {
+		seq = info.State.LastSeq - n
+	}
+	filter := natsx.KindSubjects(natsx.KindQueue)
+	for range n {
+		m, err := s.res.Jobs.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jobs: read queued jobs: %w", err)
+		}
+		seq = m.Sequence + 1
+		job := &cpibv1.Job{}
+		if proto.Unmarshal(m.Data, job) != nil || job.GetId() == "" || job.GetCreatedAt().AsTime().Before(since) {
+			continue
+		}
+		out[job.GetId()] = Accept(job)
+	}
+	return out, nil
+}
+
+func (s *Store) recentRecords(ctx context.Context, since time.Time, maxScan int) (map[string]*cpibv1.JobRecord, error) {
 	st, err := s.res.JS.Stream(ctx, "KV_"+natsx.BucketJobs)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: record stream: %w", err)
@@ -47,9 +114,5 @@ func (s *Store) RecentRecords(ctx context.Context, since time.Time, maxScan int)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: scan records: %w", err)
 	}
-	out := make([]*cpibv1.JobRecord, 0, len(latest))
-	for _, rec := range latest {
-		out = append(out, rec)
-	}
-	return out, nil
+	return latest, nil
 }

@@ -275,3 +275,18 @@ func TestWaitTerminal_timeout_returns_current_state(t *testing.T) {
 		})
 	}
 }
+
+// TestRecentRecords_includes_queued_jobs: the bounded search of recent
+// jobs shows a job no dispatcher has written a record for yet, read from
+// its queued message.
+func TestRecentRecords_includes_queued_jobs(t *testing.T) {
+	e := newEnv(t, jobs.Config{})
+	id := mustSubmit(t, e, sub("acme", "echo", "{}")).Record.GetId()
+	recs, err := e.store.RecentRecords(ctxT(t), time.Time{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].GetId() != id || recs[0].GetStatus() != cpibv1.JobStatus_JOB_STATUS_QUEUED || recs[0].GetClient() != "acme" {
+		t.Fatalf("recent jobs %v, want the queued job %s", recs, id)
+	}
+}
