@@ -13,7 +13,6 @@ import (
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
-	"github.com/nats-io/nats.go"
 )
 
 func answer(status int, header ...string) *cpiclient.Response {
@@ -207,26 +206,6 @@ func TestFlowURL_wildcard_without_Flow_Path(t *testing.T) {
 	}
 	if got != "https://t.example/http/orders" && got != "https://t.example/http/orders/" {
 		t.Fatalf("flowURL = %q", got)
-	}
-}
-
-// TestOnAdvisory: a consumer-created advisory names the consumer to pull
-// from; garbage is ignored, and a full channel never blocks NATS delivery.
-func TestOnAdvisory(t *testing.T) {
-	out := make(chan string, 1)
-	h := onAdvisory(out)
-	for _, data := range []string{`not json`, `{}`, `{"consumer":""}`, `{"stream":"JOBS"}`} {
-		h(&nats.Msg{Data: []byte(data)})
-	}
-	select {
-	case name := <-out:
-		t.Fatalf("garbage advisory produced %q", name)
-	default:
-	}
-	h(&nats.Msg{Data: []byte(`{"type":"io.nats.jetstream.advisory.v1.consumer_action","stream":"JOBS","consumer":"q_acme_echo","action":"create"}`)})
-	h(&nats.Msg{Data: []byte(`{"consumer":"q_acme_slow"}`)}) // channel full: dropped, not blocked
-	if name := <-out; name != "q_acme_echo" {
-		t.Fatalf("advisory consumer = %q", name)
 	}
 }
 

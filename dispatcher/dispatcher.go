@@ -10,6 +10,7 @@ import (
 	"github.com/cpibroker/cpibroker/dispatcher/quota"
 	"github.com/cpibroker/cpibroker/internal/deliverylog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
@@ -34,14 +35,9 @@ type Dispatcher struct {
 	breakers *breakers // one circuit breaker per flow, shared through KV
 	holder   string    // this dispatcher's name in quota holds and breaker records
 	gate     *gate
-	work     sync.WaitGroup // in-flight jobs
+	work     workqueue.Work // in-flight jobs; hands jobs back at shutdown
 	workCtx  context.Context
-	workMu   sync.Mutex // orders work.Add against the final work.Wait
-	closing  bool
-
-	mu      sync.Mutex
-	pullers map[string]*puller
-	retired map[string]time.Time // consumers retired here → watched until
+	queues   *workqueue.Registry // one puller per JOBS consumer
 }
 
 // New returns a Dispatcher. nc is used for the consumer advisories.
@@ -58,12 +54,11 @@ func New(cfg Config, nc *nats.Conn, res *natsx.Resources, store *jobs.Store, cat
 	}
 	d := &Dispatcher{
 		cfg: cfg, res: res, nc: nc, store: store, cat: cat, attemptLog: deliverylog.New(res),
-		tracer:  cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher"),
-		gate:    newGate(),
-		pullers: map[string]*puller{},
-		retired: map[string]time.Time{},
-		holder:  nuid.Next(),
+		tracer: cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher"),
+		gate:   newGate(),
+		holder: nuid.Next(),
 	}
+	d.queues = d.newQueues()
 	d.sched = newSched(quota.NewStore(res.Quota, d.holder, cfg.QuotaHoldTTL), cfg.Concurrency, cfg.Now, cfg.Logger)
 	d.breakers = newBreakers(res.Breakers, d.holder, cfg.Now, cfg.Logger)
 	d.invokers = newInvokers(cfg.HTTPClient, cfg.TracerProvider, cfg.Propagator, cfg.Logger, cfg.TokenMemory)
@@ -101,23 +96,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// its lease before the connection goes away.
 	defer func() { stopState(); bg.Wait() }()
 	adv := make(chan string, 256)
-	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", onAdvisory(adv))
+	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", workqueue.OnAdvisory(adv))
 	if err != nil {
 		return fmt.Errorf("dispatcher: advisory subscription: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	g.Go(func() error { return d.reconcileLoop(gctx, adv) })
+	// A puller for every job consumer, as soon as its creation is
+	// advertised and, as a backstop, at every ReconcileInterval.
+	g.Go(func() error { return d.queues.Run(gctx, d.cfg.ReconcileInterval, adv) })
 	err = g.Wait()
-	d.mu.Lock()
-	for _, p := range d.pullers {
-		p.stop()
-	}
-	d.mu.Unlock()
-	d.workMu.Lock()
-	d.closing = true
-	d.workMu.Unlock()
-	done := make(chan struct{})
-	go func() { d.work.Wait(); close(done) }()
+	d.queues.StopAll()
+	done := d.work.Drain()
 	select {
 	case <-done:
 	case <-time.After(d.cfg.Grace):

@@ -2,11 +2,11 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -30,15 +30,17 @@ func newPuller(ctx context.Context, d *Dispatcher, c jetstream.Consumer, name, k
 	return p
 }
 
-func (p *puller) stop() { p.cancel() }
+// Stop ends the puller; jobs it started finish.
+func (p *puller) Stop() { p.cancel() }
 
-func (p *puller) run() {
+// Run pulls until stopped, the consumer is gone, or it retires.
+func (p *puller) Run() {
 	ctx := p.ctx
 	defer p.cancel()
 	defer close(p.done)
 	d := p.d
 	idleSince := d.cfg.Now()
-	errWait := 50 * time.Millisecond
+	var backoff workqueue.Backoff
 	for ctx.Err() == nil {
 		if d.gate.wait(ctx) != nil {
 			return
@@ -74,14 +76,10 @@ func (p *puller) run() {
 		if err != nil && got == 0 {
 			// JetStream unreachable: back off instead of spinning.
 			d.cfg.Logger.Debug("dispatcher: pull failed", "consumer", p.name, "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(errWait):
-			}
-			errWait = min(errWait*2, 2*time.Second)
+			backoff.Wait(ctx)
 			continue
 		}
-		errWait = 50 * time.Millisecond
+		backoff.Reset()
 		if got > 0 {
 			idleSince = d.cfg.Now()
 			continue
@@ -189,24 +187,15 @@ func (p *puller) longPoll(ctx context.Context, c catalog.Client, f catalog.Flow)
 const admitWait = time.Second
 
 // gone reports whether the consumer no longer exists.
-func (p *puller) gone(err error) bool {
-	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
-}
+func (p *puller) gone(err error) bool { return workqueue.Gone(err) }
 
 // retire deletes the consumer if it is empty and idle. The reconcile loop
 // recreates it should a job arrive at that moment.
 func (p *puller) retire(ctx context.Context) bool {
-	info, err := p.cons.Info(ctx)
-	if err != nil {
-		return p.gone(err)
-	}
-	if info.NumPending > 0 || info.NumAckPending > 0 {
-		return false
-	}
-	if err := p.d.res.JS.DeleteConsumer(ctx, info.Stream, info.Name); err != nil && !p.gone(err) {
+	if !workqueue.Retire(ctx, p.d.res.JS, p.cons, false) {
 		return false
 	}
 	p.d.cfg.Logger.Debug("dispatcher: idle consumer removed", "consumer", p.name)
-	p.d.noteRetired(p.name)
+	p.d.queues.Retired(p.name)
 	return true
 }

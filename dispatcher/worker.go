@@ -26,10 +26,8 @@ import (
 // admitted for it (t: its slot and budget permits), which are returned when
 // the job is handled. probe marks a half-open breaker's probe.
 func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, t *ticket, probe bool) {
-	d.workMu.Lock()
-	if d.closing {
+	if !d.work.Start() {
 		// Shutting down: hand the job back at once.
-		d.workMu.Unlock()
 		d.sched.done(t)
 		if probe {
 			d.breakers.unprobe(p.flow)
@@ -37,8 +35,6 @@ func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, t *ticket, probe bool)
 		_ = m.Nak()
 		return
 	}
-	d.work.Add(1)
-	d.workMu.Unlock()
 	go func() {
 		defer d.work.Done()
 		defer d.sched.done(t)

@@ -142,12 +142,18 @@ func (r *Registry) Reconcile(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for _, name := range r.cfg.Orphans(ctx, names, retired) {
-		if err := r.cfg.Ensure(ctx, name); err != nil {
-			r.cfg.Logger.Warn("workqueue: recreate consumer", "consumer", name, "err", err)
-			continue
-		}
-		r.Start(ctx, name)
+		r.Restore(ctx, name)
 	}
+}
+
+// Restore recreates a consumer whose subjects hold messages without one
+// and starts its runner.
+func (r *Registry) Restore(ctx context.Context, name string) {
+	if err := r.cfg.Ensure(ctx, name); err != nil {
+		r.cfg.Logger.Warn("workqueue: recreate consumer", "consumer", name, "err", err)
+		return
+	}
+	r.Start(ctx, name)
 }
 
 // SubjectOrphans is an Orphans that lists the stream's subjects under each

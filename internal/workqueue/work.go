@@ -27,11 +27,17 @@ func (w *Work) Start() bool {
 func (w *Work) Done() { w.wg.Done() }
 
 // Close refuses new messages and waits for those in flight.
-func (w *Work) Close() {
+func (w *Work) Close() { <-w.Drain() }
+
+// Drain refuses new messages and returns a channel closed once those in
+// flight are done, for a shutdown that waits only so long.
+func (w *Work) Drain() <-chan struct{} {
 	w.mu.Lock()
 	w.closing = true // no Start succeeds after this, so Wait cannot race an Add
 	w.mu.Unlock()
-	w.wg.Wait()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	return done
 }
 
 // Closing reports whether Close was called.
