@@ -340,6 +340,13 @@ func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCurso
 	if cur != nil && cur.GetHeadSeq() != m.Sequence {
 		s.dropSeq(ctx, cur.GetHeadSeq())
 	}
+	// The new head may have run and ended between its enqueue and this
+	// cursor write: its own end then found the cursor still naming the
+	// old head and did nothing. Looking at its record after the write
+	// closes that gap (an end after this read finds the cursor on it).
+	if rec, _, err := s.Get(ctx, job.GetId()); err == nil && Terminal(rec.GetStatus()) {
+		return s.ended(ctx, id, rec)
+	}
 	return nil
 }
 

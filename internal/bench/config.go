@@ -22,7 +22,9 @@ const (
 )
 
 // knownPhases lists every known phase in run order.
-func knownPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E, PhaseFairness} }
+func knownPhases() []Phase {
+	return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E, PhaseOrdered, PhaseFairness}
+}
 
 // DefaultPhases are the phases run when none are given.
 func DefaultPhases() []Phase { return []Phase{PhaseBaseline, PhaseAccept, PhaseE2E} }
@@ -59,7 +61,7 @@ func ParsePhases(s string) ([]Phase, error) {
 			continue
 		}
 		if !slices.Contains(known, p) {
-			return nil, fmt.Errorf("unknown phase %q (phases: baseline, accept, e2e, fairness)", p)
+			return nil, fmt.Errorf("unknown phase %q (phases: baseline, accept, e2e, ordered, fairness)", p)
 		}
 		if slices.Contains(out, p) {
 			return nil, fmt.Errorf("phase %q given twice", p)
@@ -135,6 +137,9 @@ type Config struct {
 	// concurrency that never bind, so the run measures what enforcing
 	// global quotas costs (compare with a run without).
 	NonBindingLimits bool
+	// OrderedKeys and OrderedPerKey size the ordered phase: that many
+	// Ordering-Keys with that many jobs each. Default 1000 × 10.
+	OrderedKeys, OrderedPerKey int
 }
 
 func (c *Config) setDefaults() {
@@ -180,6 +185,12 @@ func (c *Config) setDefaults() {
 	if c.FairnessConcurrency == 0 {
 		c.FairnessConcurrency = 20
 	}
+	if c.OrderedKeys == 0 {
+		c.OrderedKeys = 1000
+	}
+	if c.OrderedPerKey == 0 {
+		c.OrderedPerKey = 10
+	}
 }
 
 // Validate reports every impossible setting in one error.
@@ -223,6 +234,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FairnessWindow < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--fairness-window must be at least 100ms, got %s", c.FairnessWindow))
+	}
+	if c.OrderedKeys < 1 || c.OrderedKeys > 1_000_000 || c.OrderedPerKey < 1 || c.OrderedPerKey > 10_000 {
+		errs = append(errs, fmt.Errorf("--ordered-keys must be 1..1000000 and --ordered-per-key 1..10000, got %d and %d", c.OrderedKeys, c.OrderedPerKey))
 	}
 	if c.DrainTimeout < time.Second {
 		errs = append(errs, errors.New("drain timeout must be at least 1s"))

@@ -38,7 +38,7 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.IntVar(&o.Config.Concurrency, "concurrency", 64, "concurrent client connections")
 	fs.IntVar(&payload, "payload", 1024, "request body size in bytes")
 	fs.DurationVar(&o.Config.CPILatency, "cpi-latency", 0, "simulated iFlow latency")
-	fs.StringVar(&phases, "phases", "baseline,accept,e2e", "comma-separated phases: baseline, accept, e2e, fairness")
+	fs.StringVar(&phases, "phases", "baseline,accept,e2e", "comma-separated phases: baseline, accept, e2e, ordered, fairness")
 	fs.StringVar(&o.Config.Fsync, "fsync", FsyncInterval, "JetStream durability of every embedded server: interval or always")
 	fs.StringVar(&o.Config.NATSURL, "nats-url", "", "run the phases against this NATS cluster (comma-separated URLs) instead of embedded servers; DELETES cpibroker's streams and buckets there before each phase")
 	fs.IntVar(&o.Config.Replicas, "replicas", 1, "stream and bucket replicas with --nats-url (3 on a cluster)")
@@ -48,6 +48,8 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.DurationVar(&o.Config.FairnessWindow, "fairness-window", 5*time.Second, "fairness phase: how long B submits, alone and under A's flood")
 	fs.IntVar(&o.Config.FairnessConcurrency, "fairness-concurrency", 20, "fairness phase: the bench flow's policy.concurrency, the capacity A and B share (-1: unlimited)")
 	fs.BoolVar(&o.Config.NonBindingLimits, "non-binding-limits", false, "give the bench client a quota and the bench flow limits that never bind (measures what enforcing quotas costs)")
+	fs.IntVar(&o.Config.OrderedKeys, "ordered-keys", 1000, "ordered phase: how many Ordering-Keys")
+	fs.IntVar(&o.Config.OrderedPerKey, "ordered-per-key", 10, "ordered phase: jobs per key, submitted one after the other")
 	fs.StringVar(&o.Config.DataDir, "data-dir", "", "directory for the phases' data (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&o.CPUProfile, hiddenFlag, "", "write a CPU profile of the e2e phase to this file")
 	fs.Usage = func() {

@@ -10,6 +10,7 @@ type Report struct {
 	Ratios   Ratios    `json:"ratios"`
 	Targets  []Target  `json:"targets"`
 	Fairness *Fairness `json:"fairness,omitempty"` // only when the fairness phase ran
+	Ordered  *Ordered  `json:"ordered,omitempty"`  // only when the ordered phase ran
 }
 
 // Machine describes where the run happened.

@@ -98,6 +98,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf(cfg.Progress, "bench: e2e done: %d jobs in %.2fs, %.0f jobs/s, lost %d, failed %d",
 			res.completed, res.elapsed.Seconds(), rep.Broker.E2EJobsPerS, res.lost, res.failed)
 	}
+	if cfg.runs(PhaseOrdered) {
+		dir, err := phaseDir(PhaseOrdered)
+		if err != nil {
+			return nil, err
+		}
+		logf(cfg.Progress, "bench: ordered starting: %d keys × %d jobs, %d workers, CPI latency %s", cfg.OrderedKeys, cfg.OrderedPerKey, cfg.Concurrency, cfg.CPILatency)
+		if rep.Ordered, err = runOrdered(ctx, cfg, dir, payload); err != nil {
+			return nil, fmt.Errorf("bench: ordered: %w", err)
+		}
+		rep.Ordered.VsE2E = ratio(rep.Ordered.JobsPerS, rep.Broker.E2EJobsPerS)
+		logf(cfg.Progress, "bench: ordered done: %d jobs in %.2fs, %.0f jobs/s (%.2fx e2e), %d order violations, lost %d",
+			rep.Ordered.Completed, rep.Ordered.ElapsedS, rep.Ordered.JobsPerS, rep.Ordered.VsE2E, rep.Ordered.Violations, rep.Ordered.Lost)
+	}
 	if cfg.runs(PhaseFairness) {
 		dir, err := phaseDir(PhaseFairness)
 		if err != nil {
@@ -112,6 +125,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Ratios = computeRatios(rep.Baseline, rep.Broker)
 	rep.Targets = evaluateTargets(rep.Ratios, rep.Broker, cfg.runs)
+	rep.Targets = append(rep.Targets, orderedTargets(rep.Ordered, cfg.runs)...)
 	return rep, nil
 }
 

@@ -75,6 +75,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  B's jobs not terminal in time: %d\n", f.BLost)
 		}
 	}
+	writeOrdered(&b, r.Ordered)
 	if r.Params.NonBindingLimits {
 		b.WriteString("\nlimits: the bench client has a quota and the bench flow a rate and concurrency that never bind\n")
 	}

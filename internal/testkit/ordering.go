@@ -56,67 +56,21 @@ func (p *Partner) SubmitOrdered(flow string, keys []string, perKey, w int) []Ord
 	return out
 }
 
-// CheckOrder verifies, from the simulator's spans of iflow, that the jobs
-// of each key were called in the order of their N and one at a time: every
-// call of a job ended before the first call of the next job of its key
-// started. Calls of one job may repeat (retries). It returns a description
-// of every violation, empty when there is none, and how many of jobs were
-// called.
+// CheckOrder verifies, from the simulator's spans of an iFlow, that the
+// jobs of each key were called in the order of their N and one at a time
+// (cpisim.OrderViolations). It returns a description of every violation,
+// empty when there is none, and how many of jobs were called.
 func CheckOrder(spans []cpisim.Span, jobs []OrderedJob) (violations []string, called int) {
-	byID := map[string]OrderedJob{}
+	seqs := map[string][]string{}
 	for _, j := range jobs {
-		byID[j.ID] = j
+		s := seqs[j.Key]
+		for len(s) <= j.N {
+			s = append(s, "")
+		}
+		s[j.N] = j.ID
+		seqs[j.Key] = s
 	}
-	type span struct {
-		first, last cpisim.Span
-	}
-	seen := map[string]*span{}
-	for _, sp := range spans {
-		if _, ok := byID[sp.Job]; !ok {
-			continue
-		}
-		s, ok := seen[sp.Job]
-		if !ok {
-			seen[sp.Job] = &span{first: sp, last: sp}
-			continue
-		}
-		if sp.Start.Before(s.first.Start) {
-			s.first = sp
-		}
-		if sp.End.After(s.last.End) {
-			s.last = sp
-		}
-	}
-	perKey := map[string][]OrderedJob{}
-	for _, j := range jobs {
-		perKey[j.Key] = append(perKey[j.Key], j)
-	}
-	for k, js := range perKey {
-		ordered := make([]*OrderedJob, len(js))
-		for i := range js {
-			if js[i].N < len(ordered) {
-				ordered[js[i].N] = &js[i]
-			}
-		}
-		var prev *span
-		var prevID string
-		for _, j := range ordered {
-			if j == nil {
-				continue
-			}
-			s, ok := seen[j.ID]
-			if !ok {
-				continue
-			}
-			called++
-			if prev != nil && s.first.Start.Before(prev.last.End) {
-				violations = append(violations, fmt.Sprintf("key %s: job %d (%s) started %s before job %s ended %s",
-					k, j.N, j.ID, s.first.Start.Format("15:04:05.000000"), prevID, prev.last.End.Format("15:04:05.000000")))
-			}
-			prev, prevID = s, j.ID
-		}
-	}
-	return violations, called
+	return cpisim.OrderViolations(spans, seqs)
 }
 
 // Keys returns n ordering keys with the given prefix.
