@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
@@ -22,7 +23,7 @@ func (d *Dispatcher) retry(ctx context.Context, a *attempt, delay time.Duration)
 // reschedule publishes the next try after delay with the transition next
 // builds for its time (ScheduleRetry, WaitCredentials) and acks.
 func (d *Dispatcher) reschedule(ctx context.Context, a *attempt, delay time.Duration, next func(time.Time) jobs.Transition) error {
-	at := d.cfg.Now().Add(delay).Truncate(time.Second).Add(time.Second)
+	at := workqueue.ScheduleAt(d.cfg.Now(), delay)
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
 	rec, rev, t := a.outcome(next(at).Noting(a.last))

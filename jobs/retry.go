@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -36,14 +36,13 @@ func (s *Store) Retry(ctx context.Context, rec *cpibv1.JobRecord, rev uint64, jo
 	if err != nil {
 		return fmt.Errorf("jobs: encode retry: %w", err)
 	}
-	msg := &nats.Msg{Subject: natsx.ScheduleSubject(job.GetId()), Data: b, Header: nats.Header{}}
+	h := nats.Header{}
 	for k, v := range trace {
-		msg.Header[k] = v
+		h[k] = v
 	}
-	if _, err := s.res.JS.PublishMsg(ctx, msg,
-		jetstream.WithScheduleAt(at),
-		jetstream.WithScheduleTarget(natsx.RetrySubject(job.GetClient(), job.GetFlow(), job.GetId()))); err != nil {
-		return fmt.Errorf("%w: schedule retry: %w", ErrUnavailable, err)
+	if err := workqueue.ScheduleRetry(ctx, s.res.JS, natsx.ScheduleSubject(job.GetId()),
+		natsx.RetrySubject(job.GetClient(), job.GetFlow(), job.GetId()), b, h, at); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if _, err := natsx.EnsureConsumer(ctx, s.res.JS, natsx.KindRetry, job.GetClient(), job.GetFlow(), s.res.Layout.AckWait); err != nil {
 		return err
