@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -29,6 +30,39 @@ type Metrics struct {
 	callbacks metric.Int64Counter
 	failing   metric.Int64UpDownCounter
 	tokenFail metric.Int64Counter
+	attrs     attrCache
+}
+
+// attrCache keeps the attribute sets of the hot-path counters (accepted,
+// completed), so a job does not build and sort them again: they repeat
+// per (client, flow, status, code). Bounded: past maxCachedSets it builds
+// them per call.
+type attrCache struct {
+	mu   sync.RWMutex
+	sets map[[4]string]metric.MeasurementOption
+}
+
+const maxCachedSets = 10000
+
+func (c *attrCache) get(a, b, st, code string, build func() attribute.Set) metric.MeasurementOption {
+	k := [4]string{a, b, st, code}
+	c.mu.RLock()
+	o, ok := c.sets[k]
+	c.mu.RUnlock()
+	if ok {
+		return o
+	}
+	set := build()
+	o = metric.WithAttributeSet(set)
+	c.mu.Lock()
+	if c.sets == nil {
+		c.sets = map[[4]string]metric.MeasurementOption{}
+	}
+	if len(c.sets) < maxCachedSets {
+		c.sets[k] = o
+	}
+	c.mu.Unlock()
+	return o
 }
 
 // New creates the instruments on mp (for example the provider of
@@ -73,7 +107,9 @@ func (m *Metrics) Accepted(ctx context.Context, client, flow string) {
 	if m == nil {
 		return
 	}
-	m.accepted.Add(ctx, 1, metric.WithAttributes(attribute.String("client", client), attribute.String("flow", flow)))
+	m.accepted.Add(ctx, 1, m.attrs.get(client, flow, "", "", func() attribute.Set {
+		return attribute.NewSet(attribute.String("client", client), attribute.String("flow", flow))
+	}))
 }
 
 // Completed counts one run that ended in status (succeeded, failed,
@@ -82,8 +118,10 @@ func (m *Metrics) Completed(ctx context.Context, client, flow, status, code stri
 	if m == nil {
 		return
 	}
-	m.completed.Add(ctx, 1, metric.WithAttributes(attribute.String("client", client), attribute.String("flow", flow),
-		attribute.String("status", status), attribute.String("code", code)))
+	m.completed.Add(ctx, 1, m.attrs.get(client, flow, status, code, func() attribute.Set {
+		return attribute.NewSet(attribute.String("client", client), attribute.String("flow", flow),
+			attribute.String("status", status), attribute.String("code", code))
+	}))
 }
 
 // CPICall records one iFlow call: its HTTP status (0 when the call failed
