@@ -145,21 +145,34 @@ func (d *Dispatcher) release(ctx context.Context, a *attempt) error {
 }
 
 // keepAlive tells JetStream the job is in progress every AckWait/3, so a
-// long CPI call is not redelivered to another dispatcher.
+// long CPI call is not redelivered to another dispatcher. A timer, not a
+// goroutine per job: most calls end before it first fires.
 func (d *Dispatcher) keepAlive(m jetstream.Msg) func() {
-	t := time.NewTicker(d.res.Layout.AckWait / 3)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
+	every := d.res.Layout.AckWait / 3
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	var tick func()
+	tick = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
-	}()
-	return func() { t.Stop(); close(done) }
+		_ = m.InProgress()
+		t.Reset(every)
+	}
+	mu.Lock()
+	t = time.AfterFunc(every, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
 }
 
 // begin starts the attempt of a.msg in memory: a.rec shows it running

@@ -130,7 +130,10 @@ func (m *Metrics) CPICall(ctx context.Context, flow string, status int, took tim
 	if m == nil {
 		return
 	}
-	m.cpiCalls.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("flow", flow), attribute.String("outcome", StatusClass(status))))
+	outcome := StatusClass(status)
+	m.cpiCalls.Record(ctx, took.Seconds(), m.attrs.get(flow, outcome, "cpi", "", func() attribute.Set {
+		return attribute.NewSet(attribute.String("flow", flow), attribute.String("outcome", outcome))
+	}))
 }
 
 // TokenFailure counts one job attempt that got no token from a provider's
