@@ -14,7 +14,7 @@ import (
 // console's job page lists every attempt). Successful calls are not
 // logged: the record keeps them, so the happy path writes nothing more.
 // Best effort: a failed append is logged and the job goes on.
-func (d *Dispatcher) logFailedCall(ctx context.Context, a *attempt, out outcome, resp *cpiclient.Response, started time.Time) {
+func (d *Dispatcher) logFailedCall(ctx context.Context, a *pulled, out outcome, resp *cpiclient.Response, started time.Time) {
 	la := a.last
 	if out == succeeded || la == nil {
 		return

@@ -249,8 +249,8 @@ func (b *breakers) apply(rec state.Breaker, cfg func(flow string) (catalog.Break
 	b.mu.Unlock()
 }
 
-// run writes state changes to KV and follows other dispatchers' changes.
-func (b *breakers) run(ctx context.Context, cfg func(flow string) (catalog.Breaker, bool)) {
+// share writes state changes to KV and follows other dispatchers' changes.
+func (b *breakers) share(ctx context.Context, cfg func(flow string) (catalog.Breaker, bool)) {
 	go func() {
 		for {
 			select {

@@ -88,8 +88,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	stateCtx, stopState := context.WithCancel(workCtx)
 	defer stopState()
 	var bg sync.WaitGroup
-	bg.Go(func() { d.sched.run(stateCtx) })
-	go d.breakers.run(stateCtx, d.breakerConfig)
+	bg.Go(func() { d.sched.housekeepLoop(stateCtx) })
+	go d.breakers.share(stateCtx, d.breakerConfig)
 	bg.Go(func() { d.sweepLoop(stateCtx) })
 	bg.Go(func() { d.sequenceLoop(stateCtx) })
 	// Run returns once its housekeeping has stopped; the sweeper releases
@@ -121,7 +121,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	// Budgets in hand go back for the other dispatchers.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	d.sched.release(rctx)
+	d.sched.returnHolds(rctx)
 	rcancel()
 	// Connections dialed but never used count as active for net/http and
 	// would hold up a backend's shutdown.

@@ -10,7 +10,7 @@ import (
 
 // deadLetter keeps a failed job, payload included, in the DLQ (the format
 // is internal/dlq's) so it can be inspected and replayed.
-func (d *Dispatcher) deadLetter(ctx context.Context, a *attempt, jerr *cpibv1.JobError) error {
+func (d *Dispatcher) deadLetter(ctx context.Context, a *pulled, jerr *cpibv1.JobError) error {
 	// The job message counts the attempts made before it was queued; the
 	// entry counts every attempt of the run, as the record does.
 	// (Set for the encoding only: no copy of a large payload.)

@@ -11,7 +11,7 @@ import (
 // redelivered message that ended the run (jobs.EndedBy): its process died
 // between the terminal record and the ack; Nats-Msg-Id <job>.<run> keeps
 // that to one event.
-func (d *Dispatcher) publishEvent(ctx context.Context, a *attempt) error {
+func (d *Dispatcher) publishEvent(ctx context.Context, a *pulled) error {
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
 	if err := d.store.PublishEvent(ctx, a.rec, h); err != nil {

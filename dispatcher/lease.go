@@ -155,10 +155,10 @@ func (s *sched) exchangeLocked(p *pool, want, ret int, now time.Time) {
 	}()
 }
 
-// run keeps holds renewed, gives idle permits back, reports used tokens,
+// housekeepLoop keeps holds renewed, gives idle permits back, reports used tokens,
 // retries budgets that were empty and marks pairs that wait, until ctx
 // ends; then it gives every unused permit back.
-func (s *sched) run(ctx context.Context) {
+func (s *sched) housekeepLoop(ctx context.Context) {
 	t := time.NewTicker(schedTick)
 	defer t.Stop()
 	var changed <-chan struct{}
@@ -216,9 +216,9 @@ func (s *sched) housekeep() {
 	s.dispatchLocked()
 }
 
-// release gives every permit in hand back to KV (at shutdown, after the
+// returnHolds gives every permit in hand back to KV (at shutdown, after the
 // in-flight jobs finished).
-func (s *sched) release(ctx context.Context) {
+func (s *sched) returnHolds(ctx context.Context) {
 	s.mu.Lock()
 	type job struct {
 		key  string

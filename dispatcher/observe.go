@@ -41,7 +41,7 @@ func jobAttrs(j interface {
 
 // logFinished logs a run's terminal state: debug for a success, info for
 // a failure (what an operator looks for).
-func (d *Dispatcher) logFinished(ctx context.Context, a *attempt, st cpibv1.JobStatus, jerr *cpibv1.JobError) {
+func (d *Dispatcher) logFinished(ctx context.Context, a *pulled, st cpibv1.JobStatus, jerr *cpibv1.JobError) {
 	level := slog.LevelDebug
 	if st != cpibv1.JobStatus_JOB_STATUS_SUCCEEDED {
 		level = slog.LevelInfo

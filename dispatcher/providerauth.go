@@ -29,7 +29,7 @@ type TokenFailureObserver interface {
 // waiting.reason provider_auth) and the job is tried again after
 // ProviderAuthRetry, when a corrected secret (PATCH) is picked up by
 // itself.
-func (d *Dispatcher) waitProviderAuth(ctx context.Context, a *attempt, resp *cpiclient.Response) error {
+func (d *Dispatcher) waitProviderAuth(ctx context.Context, a *pulled, resp *cpiclient.Response) error {
 	if resp != nil && resp.BodyRef != "" {
 		d.store.DropResult(ctx, resp.BodyRef)
 	}

@@ -16,13 +16,13 @@ import (
 // retry schedules the next attempt after delay and releases this one:
 // jobs publishes the schedule and moves the record to queued (see
 // Store.Retry for the crash-safe order), then the message is acked.
-func (d *Dispatcher) retry(ctx context.Context, a *attempt, delay time.Duration) error {
+func (d *Dispatcher) retry(ctx context.Context, a *pulled, delay time.Duration) error {
 	return d.reschedule(ctx, a, delay, jobs.ScheduleRetry)
 }
 
 // reschedule publishes the next try after delay with the transition next
 // builds for its time (ScheduleRetry, WaitCredentials) and acks.
-func (d *Dispatcher) reschedule(ctx context.Context, a *attempt, delay time.Duration, next func(time.Time) jobs.Transition) error {
+func (d *Dispatcher) reschedule(ctx context.Context, a *pulled, delay time.Duration, next func(time.Time) jobs.Transition) error {
 	at := workqueue.ScheduleAt(d.cfg.Now(), delay)
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))

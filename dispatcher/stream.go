@@ -14,7 +14,7 @@ import (
 // result. The first payload reader is opened here, so a JetStream failure
 // redelivers the job instead of costing an attempt; closeBody releases it
 // if the call never used it.
-func (d *Dispatcher) bodyStream(ctx context.Context, a *attempt) (*cpiclient.Stream, func(), error) {
+func (d *Dispatcher) bodyStream(ctx context.Context, a *pulled) (*cpiclient.Stream, func(), error) {
 	id, run := a.job.GetId(), a.job.GetRun()
 	st := &cpiclient.Stream{
 		SpillAbove: int64(d.store.Config().InlineMax),

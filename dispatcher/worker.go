@@ -42,8 +42,10 @@ func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, t *ticket, probe bool)
 	}()
 }
 
-// attempt is one pulled job being worked on.
-type attempt struct {
+// pulled is one job message being worked on. It becomes an attempt only
+// when its attempt starts (Attempts counts it): duplicates, early copies,
+// breaker-open hand-backs and releases never do.
+type pulled struct {
 	msg jetstream.Msg
 	seq uint64
 	job *cpibv1.Job
@@ -72,7 +74,7 @@ type attempt struct {
 }
 
 func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, probe bool, t *ticket) {
-	a := &attempt{msg: m, probe: probe}
+	a := &pulled{msg: m, probe: probe}
 	defer func() {
 		if a.probe { // no call was made: the probe reservation ends here
 			d.breakers.unprobe(p.flow)
@@ -113,7 +115,7 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 	stopProgress := d.keepAlive(m)
 	defer stopProgress()
 	defer a.close()
-	if err := d.run(ctx, a); err != nil {
+	if err := d.advance(ctx, a); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 		if ctx.Err() != nil {
@@ -132,7 +134,7 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 // release hands a job whose attempt had started back to JetStream as if it
 // had never been pulled: the breaker refused the call at the last moment.
 // The record's attempt is undone, so waiting never consumes an attempt.
-func (d *Dispatcher) release(ctx context.Context, a *attempt) error {
+func (d *Dispatcher) release(ctx context.Context, a *pulled) error {
 	rec, rev, pending := a.settle()
 	if !pending { // the start was written: undo it
 		if _, err := d.store.Apply(ctx, rec, rev, jobs.Release(), nil); err != nil &&
@@ -180,7 +182,7 @@ func (d *Dispatcher) keepAlive(m jetstream.Msg) func() {
 // carries the start (outcome), or markRunning writes it once the call has
 // lasted RunningAfter, so a person reading the job sees it running and a
 // cancel is refused from then on.
-func (d *Dispatcher) begin(ctx context.Context, a *attempt) error {
+func (d *Dispatcher) begin(ctx context.Context, a *pulled) error {
 	start := jobs.StartAttempt(a.seq)
 	view := proto.CloneOf(a.rec)
 	if err := start.To(view, d.cfg.Now()); err != nil {
@@ -198,7 +200,7 @@ func (d *Dispatcher) begin(ctx context.Context, a *attempt) error {
 // markRunning writes the start of an attempt whose call lasts: the record
 // becomes running, owned by this message. If the write loses (the partner
 // canceled meanwhile), the outcome's write loses too and is dropped.
-func (d *Dispatcher) markRunning(ctx context.Context, a *attempt) {
+func (d *Dispatcher) markRunning(ctx context.Context, a *pulled) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.settled || !a.pending {
@@ -216,7 +218,7 @@ func (d *Dispatcher) markRunning(ctx context.Context, a *attempt) {
 // settle ends the attempt's lazy start: no running write happens after
 // it. It returns the stored record, its revision, and whether the start
 // is still unwritten.
-func (a *attempt) settle() (*cpibv1.JobRecord, uint64, bool) {
+func (a *pulled) settle() (*cpibv1.JobRecord, uint64, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.settled = true
@@ -232,7 +234,7 @@ func (a *attempt) settle() (*cpibv1.JobRecord, uint64, bool) {
 // outcome returns what writes the transition t that ends the attempt
 // (or the run): the stored record, its revision, and t, preceded by the
 // attempt's start when that is not written yet (one write from queued).
-func (a *attempt) outcome(t jobs.Transition) (*cpibv1.JobRecord, uint64, jobs.Transition) {
+func (a *pulled) outcome(t jobs.Transition) (*cpibv1.JobRecord, uint64, jobs.Transition) {
 	rec, rev, pending := a.settle()
 	if pending {
 		t = a.start.Then(t)
@@ -242,11 +244,11 @@ func (a *attempt) outcome(t jobs.Transition) (*cpibv1.JobRecord, uint64, jobs.Tr
 
 // close stops the lazy start of an attempt that ended without an outcome
 // (handed back, or JetStream failed).
-func (a *attempt) close() { a.settle() }
+func (a *pulled) close() { a.settle() }
 
-// run takes a job from its record's state to the next one. It returns an
+// advance takes a job from its record's state to the next one. It returns an
 // error only when JetStream itself failed, so the message is redelivered.
-func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
+func (d *Dispatcher) advance(ctx context.Context, a *pulled) error {
 	rec, rev, err := d.store.Load(ctx, a.job)
 	if err != nil {
 		return err
@@ -295,7 +297,7 @@ func (d *Dispatcher) run(ctx context.Context, a *attempt) error {
 }
 
 // invoke calls the iFlow and records the outcome.
-func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
+func (d *Dispatcher) invoke(ctx context.Context, a *pulled) error {
 	prov, ok := d.cat.Provider(a.flow.Provider)
 	if !ok {
 		return d.finish(ctx, a, jobs.Fail(a.seq, nil,
@@ -403,7 +405,7 @@ func (d *Dispatcher) invoke(ctx context.Context, a *attempt) error {
 
 // result turns CPI's response into the record's result, moving a large
 // body to the object store.
-func (d *Dispatcher) result(ctx context.Context, a *attempt, resp *cpiclient.Response) (*cpibv1.Result, error) {
+func (d *Dispatcher) result(ctx context.Context, a *pulled, resp *cpiclient.Response) (*cpibv1.Result, error) {
 	res := &cpibv1.Result{
 		StatusCode: int32(resp.StatusCode), ContentType: resp.ContentType,
 		Size: resp.Size, CpiMessageId: resp.MessageID,
@@ -428,7 +430,7 @@ func (d *Dispatcher) result(ctx context.Context, a *attempt, resp *cpiclient.Res
 // finish applies the transition that ends the run (compare-and-set:
 // exactly one terminal state per run; jobs publishes the event and counts
 // the completion) and acknowledges the message.
-func (d *Dispatcher) finish(ctx context.Context, a *attempt, t jobs.Transition) error {
+func (d *Dispatcher) finish(ctx context.Context, a *pulled, t jobs.Transition) error {
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
 	rec, rev, t := a.outcome(t)

@@ -34,8 +34,8 @@ func newPolicyState(res *natsx.Resources, backlog *metrics.BacklogSampler, cfg C
 		writer: state.NewStore(res.Breakers, res.Quota), backlog: backlog}
 }
 
-// run follows the state until ctx ends.
-func (p *policyState) run(ctx context.Context) {
+// follow follows the state until ctx ends.
+func (p *policyState) follow(ctx context.Context) {
 	go func() { _ = p.cache.Run(ctx) }()
 	p.backlog.Run(ctx)
 }

@@ -36,7 +36,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addrMu.Lock()
 	s.addr = ln.Addr()
 	s.addrMu.Unlock()
-	go s.policy.run(ctx)
+	go s.policy.follow(ctx)
 	if s.admin != nil {
 		aln, err := listen(s.cfg.AdminListener, s.cfg.AdminListen, tlsCfg)
 		if err != nil {

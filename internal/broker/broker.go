@@ -198,7 +198,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		g.Go(func() error { return b.Console.Run(gctx) })
 	}
 	if b.Dispatcher != nil {
-		g.Go(func() error { return b.dispatching.run(func() error { return b.Dispatcher.Run(gctx) }) })
+		g.Go(func() error { return b.dispatching.track(func() error { return b.Dispatcher.Run(gctx) }) })
 		g.Go(func() error { return b.Discovery.Run(gctx) })
 	}
 	if b.opsLn != nil {

@@ -17,8 +17,8 @@ import (
 // running is a role's liveness as the readiness check sees it.
 type running struct{ on atomic.Bool }
 
-// run marks the role running while fn runs.
-func (r *running) run(fn func() error) error {
+// track marks the role running while fn runs.
+func (r *running) track(fn func() error) error {
 	r.on.Store(true)
 	defer r.on.Store(false)
 	return fn()
