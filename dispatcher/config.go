@@ -52,6 +52,10 @@ type Config struct {
 	// time, by KV lease) looks for queued jobs past their expires_at that
 	// are not being pulled. Default 30s.
 	SweepInterval time.Duration
+	// SequenceRepairGrace is how long the head of an ordered sequence may
+	// stay unqueued after its cursor named it (its writer died in between)
+	// before the repair pass queues it. Default 30s.
+	SequenceRepairGrace time.Duration
 	// SweepBatch bounds the messages one sweep step reads. Default 10000.
 	SweepBatch int
 	// RunningAfter is how long a CPI call lasts before its job's record is
@@ -105,6 +109,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = 30 * time.Second
+	}
+	if c.SequenceRepairGrace == 0 {
+		c.SequenceRepairGrace = 30 * time.Second
 	}
 	if c.SweepBatch == 0 {
 		c.SweepBatch = 10_000

@@ -11,6 +11,10 @@ import (
 // dispatcher at a time runs it.
 const sequenceLease = "sequence-repair"
 
+// idleCursorTTL is how long the cursor of a key with nothing queued is
+// kept (its next job then takes the fast path without a new cursor).
+const idleCursorTTL = time.Hour
+
 // sequenceLoop runs the repair pass of ordered sequences (Ordering-Key)
 // whenever this dispatcher holds the lease: every SweepInterval it walks
 // the waiting ordered jobs (jobs.Store.RepairSequences) and moves on what
@@ -25,15 +29,20 @@ func (d *Dispatcher) sequenceLoop(ctx context.Context) {
 		return
 	}
 	_ = m.Run(ctx, sequenceLease, func(ctx context.Context) error {
-		var cursor uint64
+		var waiting, heads uint64
 		for {
-			next, err := d.store.RepairSequences(ctx, cursor, d.cfg.SweepBatch)
+			next, err := d.store.RepairSequences(ctx, waiting, d.cfg.SweepBatch)
 			if err != nil && ctx.Err() == nil {
 				d.cfg.Logger.Warn("dispatcher: sequence repair read failed", "err", err)
 			}
-			cursor = next
+			waiting = next
+			next, err = d.store.RepairHeads(ctx, heads, d.cfg.SweepBatch, d.cfg.SequenceRepairGrace, idleCursorTTL)
+			if err != nil && ctx.Err() == nil {
+				d.cfg.Logger.Warn("dispatcher: sequence head repair read failed", "err", err)
+			}
+			heads = next
 			wait := d.cfg.SweepInterval
-			if cursor != 0 {
+			if waiting != 0 || heads != 0 {
 				wait = 0 // more to look at
 			}
 			select {

@@ -104,6 +104,7 @@ func Accept(job *cpibv1.Job) *cpibv1.JobRecord {
 		Status: cpibv1.JobStatus_JOB_STATUS_QUEUED, Run: job.GetRun(),
 		CreatedAt: job.GetCreatedAt(), UpdatedAt: job.GetCreatedAt(), ExpiresAt: job.GetExpiresAt(),
 		CallbackUrl: job.GetCallbackUrl(), PayloadObject: job.GetPayloadObject(), PayloadSize: job.GetPayloadSize(),
+		OrderingKey: job.GetOrderingKey(),
 	}
 }
 

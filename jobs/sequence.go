@@ -2,28 +2,31 @@ package jobs
 
 // Ordered processing (Ordering-Key, "exactly once in order").
 //
-// The jobs of one (client, flow, ordering key) form a sequence. Each is
-// stored, in the order its 202 was given, on the SEQ stream under the
-// sequence's subject (cpib.seq.<client>.<flow>.<keyhash>); SEQ has no
-// consumers: it is read by direct get, so ten thousand keys cost no
-// consumer. A cursor in the cpib-seq bucket names the sequence's head, the
-// one job of the key that is queued or running; it is written only by
-// compare-and-set. Only the head is published to the ordinary queue, where
-// quotas, fairness and breakers admit it like any job.
+// The jobs of one (client, flow, ordering key) form a sequence. A cursor in
+// the cpib-seq bucket names its head, the one job of the key that is
+// queued or running, and is written only by compare-and-set; the writer
+// that wins the write is the only one that enqueues the head. A job
+// accepted while its key is idle becomes the head at once and is queued
+// like any job (the fast path: one cursor write more than an unordered
+// job). A job accepted while its key has a head waits on the SEQ stream,
+// under the key's subject (cpib.seq.<client>.<flow>.<keyhash>), in the
+// order its 202 was given. SEQ has no consumers: it is read by direct get,
+// so ten thousand keys cost no consumer. Queued heads go through quotas,
+// fairness and breakers like any job.
 //
-//	accept:  append to SEQ ─▶ no cursor? take the first live message ─▶ enqueue ─▶ create cursor
+//	accept:  key idle, nothing waiting? CAS cursor → head = this job ─▶ queue it
+//	         else append to SEQ (+ record) ─▶ key idle now? take the first waiting job
 //	end:     head terminal ─▶ failed and on_failure block? cursor blocked
-//	                        └▶ else the next live message after the head ─▶ enqueue ─▶ CAS cursor
-//	                           (none: delete the cursor, then look once more)
+//	                        └▶ else the first live SEQ message after last_seq:
+//	                           CAS cursor → head ─▶ queue it; none: CAS cursor idle, look once more
 //
-// Invariant: a job is enqueued only when every earlier message of its key
-// is terminal, so at most one job of a key is queued or running, and they
-// run in SEQ order. The enqueue comes before the cursor's compare-and-set:
-// every writer that moves a cursor computes the same next job, the queue
-// publish is de-duplicated by the job ID, and a crash between the two
-// leaves a cursor behind a terminal head, which the repair pass
-// (RepairSequences) moves on. A terminal job's SEQ message is deleted once
-// the cursor moved past it, so SEQ holds only the keys' pending work.
+// Invariant: a job is queued only by the writer whose compare-and-set made
+// it the head, and only when every earlier job of its key has ended, so at
+// most one job of a key is queued or running and they run in order. A
+// crash between a cursor write and the queue publish, or between a head's
+// end and its cursor write, is repaired by RepairSequences (the queue
+// publish is de-duplicated by the job ID). A passed job's SEQ message is
+// deleted, so SEQ holds only the keys' pending work.
 
 import (
 	"context"
@@ -70,6 +73,9 @@ var (
 	ErrSequenceNotFound = errors.New("sequence not found")
 	// ErrSequenceNotBlocked: skip and replay apply to blocked sequences.
 	ErrSequenceNotBlocked = errors.New("sequence is not blocked")
+	// ErrHeadGone: the blocked head's message is no longer stored; it can
+	// be skipped, not replayed.
+	ErrHeadGone = errors.New("the failed job's message is no longer stored; skip it instead")
 )
 
 // ValidOrderingKey reports whether k is 1-128 visible ASCII characters.
@@ -123,6 +129,75 @@ func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1
 	rec.OrderingKey = job.GetOrderingKey()
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
+	id := sequenceOf(job.GetClient(), job.GetFlow(), job.GetOrderingKey())
+	if claimed, err := s.claimIdle(pctx, id, job); err != nil {
+		return err
+	} else if claimed {
+		// The head at once: queued like any job. Not stored: the claim is
+		// given up (the key's next job, if any, becomes the head).
+		if err := s.publish(ctx, job, trace); err != nil {
+			if !errors.Is(err, ErrUnconfirmed) {
+				if rerr := s.release(context.WithoutCancel(pctx), id, job.GetId()); rerr != nil {
+					s.log().Warn("jobs: sequence claim of an unstored job not given up; the repair pass does it", "sequence", id, "err", rerr)
+				}
+			}
+			return err
+		}
+		return nil
+	}
+	return s.appendOrdered(pctx, ctx, id, job, rec, trace)
+}
+
+// claimIdle makes job the head of sequence id if the key is idle (no
+// cursor, or an idle one) and no job of the key waits on SEQ; it reports
+// whether it did. A compare-and-set conflict (another job claimed it, or
+// the sequence moved) reports false: the job then waits on SEQ.
+func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool, error) {
+	c, rev, err := s.cursor(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if c.GetHead() == job.GetId() {
+		return true, nil // its own claim, from a try whose message was lost (Idempotency-Key retry)
+	}
+	if c != nil && c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
+		return false, nil
+	}
+	waiting, _, err := s.live(ctx, id, c.GetLastSeq()+1)
+	if err != nil || waiting != nil {
+		return false, err
+	}
+	head := &cpibv1.SequenceCursor{
+		Client: job.GetClient(), Flow: job.GetFlow(), Key: job.GetOrderingKey(), Head: job.GetId(),
+		State: cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE, Since: timestamppb.New(s.cfg.Now()), LastSeq: c.GetLastSeq(),
+	}
+	err = s.putCursor(ctx, id, head, rev)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// release gives up the head of sequence id held by a job that was never
+// stored: the sequence moves on as if it had ended.
+func (s *Store) release(ctx context.Context, id, jobID string) error {
+	for i := 0; i < 16; i++ {
+		c, rev, err := s.cursor(ctx, id)
+		if err != nil || c == nil || c.GetHead() != jobID {
+			return err
+		}
+		if err = s.moveTo(ctx, id, c, rev); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return ErrConflict
+}
+
+// appendOrdered stores an ordered job whose key has a head: its message
+// appended to the key's SEQ subject and its record, written in parallel
+// (the record carries the waiting state a partner reads). Then, if the key
+// went idle meanwhile, its first waiting job becomes the head.
+func (s *Store) appendOrdered(pctx, ctx context.Context, id string, job *cpibv1.Job, rec *cpibv1.JobRecord, trace nats.Header) error {
 	jb, err := proto.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("jobs: encode job: %w", err)
@@ -131,7 +206,6 @@ func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1
 	if err != nil {
 		return fmt.Errorf("jobs: encode record: %w", err)
 	}
-	id := sequenceOf(job.GetClient(), job.GetFlow(), job.GetOrderingKey())
 	msg := &nats.Msg{Subject: natsx.SequenceSubject(id), Data: jb, Header: nats.Header{}}
 	for k, v := range trace {
 		msg.Header[k] = v
@@ -200,6 +274,11 @@ func (s *Store) proveSequenced(ctx context.Context, job *cpibv1.Job, trace nats.
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
 	id := sequenceOf(job.GetClient(), job.GetFlow(), job.GetOrderingKey())
+	if c, _, err := s.cursor(pctx, id); err != nil {
+		return err
+	} else if c.GetHead() == job.GetId() {
+		return nil // the head (queued at once, or taken from SEQ): it ran or runs
+	}
 	msg := &nats.Msg{Subject: natsx.SequenceSubject(id), Data: jb, Header: nats.Header{}}
 	for k, v := range trace {
 		msg.Header[k] = v
@@ -253,11 +332,11 @@ func (s *Store) putCursor(ctx context.Context, id string, c *cpibv1.SequenceCurs
 // head. It does nothing when the sequence has one.
 func (s *Store) kick(ctx context.Context, id string) error {
 	for i := 0; i < 16; i++ {
-		c, _, err := s.cursor(ctx, id)
-		if err != nil || c != nil {
+		c, rev, err := s.cursor(ctx, id)
+		if err != nil || (c != nil && c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_IDLE) {
 			return err
 		}
-		err = s.moveTo(ctx, id, nil, 0, 1)
+		err = s.moveTo(ctx, id, c, rev)
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
@@ -302,48 +381,48 @@ func (s *Store) live(ctx context.Context, id string, from uint64) (*cpibv1.Job, 
 	}
 }
 
-// moveTo makes the first live job from seq from the head of sequence id,
-// whose cursor is cur at rev (nil, 0: none): the job is enqueued, then the
-// cursor is written by compare-and-set. Without a live job the cursor is
-// deleted, and the sequence looked at once more, so a job appended while
-// the cursor was being deleted is not left without a head. ErrConflict
-// when the cursor changed meanwhile (the caller decides again).
-func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCursor, rev, from uint64) error {
-	job, m, err := s.live(ctx, id, from)
+// moveTo makes the first live job after the cursor's last_seq the head of
+// sequence id, whose cursor is cur at rev (nil, 0: none): the cursor is
+// written by compare-and-set, then the winner enqueues the job. Without a
+// live job the cursor goes idle, and the sequence is looked at once more,
+// so a job appended while the cursor went idle is not left without a
+// head. ErrConflict when the cursor changed meanwhile (the caller decides
+// again).
+func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCursor, rev uint64) error {
+	passed := max(cur.GetLastSeq(), cur.GetHeadSeq())
+	job, m, err := s.live(ctx, id, passed+1)
 	if err != nil {
 		return err
 	}
+	now := timestamppb.New(s.cfg.Now())
 	if job == nil {
-		if cur == nil {
+		if cur == nil || cur.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 			return nil
 		}
-		if err := s.res.Cursors.Delete(ctx, id, jetstream.LastRevision(rev)); err != nil {
-			if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-				return ErrConflict
-			}
-			return fmt.Errorf("%w: end sequence %s: %w", ErrUnavailable, id, err)
+		idle := &cpibv1.SequenceCursor{Client: cur.GetClient(), Flow: cur.GetFlow(), Key: cur.GetKey(),
+			State: cpibv1.SequenceState_SEQUENCE_STATE_IDLE, Since: now, LastSeq: passed}
+		if err := s.putCursor(ctx, id, idle, rev); err != nil {
+			return err
 		}
 		s.dropSeq(ctx, cur.GetHeadSeq())
+		s.dropSeq(ctx, cur.GetHeldSeq())
 		return s.kick(ctx, id)
-	}
-	if err := s.enqueue(ctx, job, m.Header); err != nil {
-		return err
 	}
 	next := &cpibv1.SequenceCursor{
 		Client: job.GetClient(), Flow: job.GetFlow(), Key: job.GetOrderingKey(),
 		Head: job.GetId(), HeadSeq: m.Sequence, State: cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE,
-		Since: timestamppb.New(s.cfg.Now()),
+		Since: now, LastSeq: m.Sequence - 1,
 	}
 	if err := s.putCursor(ctx, id, next, rev); err != nil {
 		return err
 	}
-	if cur != nil && cur.GetHeadSeq() != m.Sequence {
-		s.dropSeq(ctx, cur.GetHeadSeq())
+	s.dropSeq(ctx, cur.GetHeadSeq())
+	s.dropSeq(ctx, cur.GetHeldSeq())
+	if err := s.enqueue(ctx, job, m.Header); err != nil {
+		return err // the repair pass enqueues it
 	}
-	// The new head may have run and ended between its enqueue and this
-	// cursor write: its own end then found the cursor still naming the
-	// old head and did nothing. Looking at its record after the write
-	// closes that gap (an end after this read finds the cursor on it).
+	// The new head may have ended already (a run replayed before, or a
+	// job canceled after live looked at it): move on from it.
 	if rec, _, err := s.Get(ctx, job.GetId()); err == nil && Terminal(rec.GetStatus()) {
 		return s.ended(ctx, id, rec)
 	}
@@ -432,15 +511,75 @@ func (s *Store) ended(ctx context.Context, id string, rec *cpibv1.JobRecord) err
 			}
 			b := proto.CloneOf(c)
 			b.State, b.Since = cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED, timestamppb.New(s.cfg.Now())
+			if b.GetHeadSeq() == 0 && b.GetHeldSeq() == 0 {
+				b.HeldSeq = s.hold(ctx, id, rec)
+			}
 			err = s.putCursor(ctx, id, b, rev)
 		} else {
-			err = s.moveTo(ctx, id, c, rev, c.GetHeadSeq()+1)
+			err = s.moveTo(ctx, id, c, rev)
 		}
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
 	}
 	return ErrConflict
+}
+
+// hold keeps the message of a head that failed before it was ever on SEQ
+// (it was queued at once), so a replay can run it again: the message is
+// still in the queue while its failure is written (the dispatcher acks it
+// afterwards), and is copied to the key's ".held" subject on SEQ. It
+// returns the copy's sequence, 0 if the message is gone.
+func (s *Store) hold(ctx context.Context, id string, rec *cpibv1.JobRecord) uint64 {
+	var m *jetstream.RawStreamMsg
+	for _, subj := range []string{
+		natsx.QueueSubject(rec.GetClient(), rec.GetFlow(), rec.GetId()),
+		natsx.RetrySubject(rec.GetClient(), rec.GetFlow(), rec.GetId()),
+	} {
+		if got, err := s.res.Jobs.GetLastMsgForSubject(ctx, subj); err == nil {
+			m = got
+			break
+		}
+	}
+	if m == nil {
+		s.log().Warn("jobs: blocked head's message is gone; it can be skipped, not replayed", "sequence", id, "job_id", rec.GetId())
+		return 0
+	}
+	msg := &nats.Msg{Subject: natsx.SequenceSubject(id) + ".held", Data: m.Data, Header: nats.Header{}}
+	for k, v := range m.Header {
+		if !strings.HasPrefix(k, "Nats-") {
+			msg.Header[k] = v
+		}
+	}
+	ack, err := s.publishJob(ctx, msg, fmt.Sprintf("held.%s.%d", rec.GetId(), rec.GetRun()))
+	if err != nil {
+		s.log().Warn("jobs: blocked head's message not kept; it can be skipped, not replayed", "sequence", id, "job_id", rec.GetId(), "err", err)
+		return 0
+	}
+	return ack.Sequence
+}
+
+// headJob reads the message of a sequence's head from SEQ.
+func (s *Store) headJob(ctx context.Context, c *cpibv1.SequenceCursor) (*cpibv1.Job, error) {
+	seq := c.GetHeadSeq()
+	if seq == 0 {
+		seq = c.GetHeldSeq()
+	}
+	if seq == 0 {
+		return nil, ErrHeadGone
+	}
+	m, err := s.res.Seq.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrHeadGone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: read sequence head: %w", ErrUnavailable, err)
+	}
+	job := &cpibv1.Job{}
+	if err := proto.Unmarshal(m.Data, job); err != nil || job.GetId() != c.GetHead() {
+		return nil, fmt.Errorf("jobs: sequence head message does not hold job %s", c.GetHead())
+	}
+	return job, nil
 }
 
 // Sequence is a sequence as the admin API shows it.
@@ -487,7 +626,7 @@ func (s *Store) GetSequence(ctx context.Context, id string) (Sequence, error) {
 	if err != nil {
 		return Sequence{}, err
 	}
-	if c == nil {
+	if c == nil || c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 		return Sequence{}, ErrSequenceNotFound
 	}
 	return s.describe(ctx, id, c), nil
@@ -531,7 +670,7 @@ func (s *Store) ListSequences(ctx context.Context, f SequenceFilter, after uint6
 			continue
 		}
 		c := &cpibv1.SequenceCursor{}
-		if proto.Unmarshal(m.Data, c) != nil {
+		if proto.Unmarshal(m.Data, c) != nil || c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 			continue
 		}
 		if f.State != "" && stateName(c.GetState()) != f.State {
@@ -579,13 +718,13 @@ func (s *Store) SkipSequence(ctx context.Context, id string) (Sequence, error) {
 		if err != nil {
 			return Sequence{}, err
 		}
-		if c == nil {
+		if c == nil || c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 			return Sequence{}, ErrSequenceNotFound
 		}
 		if c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
 			return s.describe(ctx, id, c), ErrSequenceNotBlocked
 		}
-		err = s.moveTo(ctx, id, c, rev, c.GetHeadSeq()+1)
+		err = s.moveTo(ctx, id, c, rev)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -612,19 +751,18 @@ func (s *Store) ReplaySequence(ctx context.Context, id string) (Sequence, string
 	if err != nil {
 		return Sequence{}, "", err
 	}
-	if c == nil {
+	if c == nil || c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 		return Sequence{}, "", ErrSequenceNotFound
 	}
 	if c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
 		return s.describe(ctx, id, c), "", ErrSequenceNotBlocked
 	}
-	m, err := s.res.Seq.GetMsg(ctx, c.GetHeadSeq())
-	if err != nil {
-		return Sequence{}, "", fmt.Errorf("%w: read sequence head: %w", ErrUnavailable, err)
+	job, err := s.headJob(ctx, c)
+	if errors.Is(err, ErrHeadGone) {
+		return s.describe(ctx, id, c), ErrHeadGone.Error(), nil
 	}
-	job := &cpibv1.Job{}
-	if err := proto.Unmarshal(m.Data, job); err != nil || job.GetId() != c.GetHead() {
-		return Sequence{}, "", fmt.Errorf("jobs: sequence %s: head message does not hold job %s", id, c.GetHead())
+	if err != nil {
+		return Sequence{}, "", err
 	}
 	rec, _, err := s.Get(ctx, job.GetId())
 	if err != nil {
@@ -668,8 +806,8 @@ func (s *Store) SequenceWaiting(ctx context.Context, rec *cpibv1.JobRecord) *Wai
 		return nil
 	}
 	c, _, err := s.cursor(ctx, sequenceOf(rec.GetClient(), rec.GetFlow(), rec.GetOrderingKey()))
-	if err != nil || c == nil {
-		return &Waiting{Reason: WaitSequence}
+	if err != nil || c == nil || c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
+		return &Waiting{Reason: WaitSequence} // its key is being started
 	}
 	if c.GetHead() == rec.GetId() {
 		return nil
@@ -716,7 +854,7 @@ func (s *Store) RepairSequences(ctx context.Context, after uint64, batch int) (u
 			continue
 		}
 		switch {
-		case sc.c == nil:
+		case sc.c == nil || sc.c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE:
 			if err := s.kick(ctx, id); err != nil {
 				s.log().Warn("jobs: sequence repair: start", "sequence", id, "err", err)
 			}
@@ -729,7 +867,7 @@ func (s *Store) RepairSequences(ctx context.Context, after uint64, batch int) (u
 				}
 				delete(cursors, id)
 			}
-		case m.Sequence < sc.c.GetHeadSeq():
+		case m.Sequence <= max(sc.c.GetLastSeq(), sc.c.GetHeadSeq()):
 			// Behind the head: its job ended; the deletion was lost.
 			if rec, _, err := s.Get(ctx, job.GetId()); err == nil && Terminal(rec.GetStatus()) {
 				s.dropSeq(ctx, m.Sequence)
@@ -761,3 +899,77 @@ func (s *Store) expireWaiting(ctx context.Context, job *cpibv1.Job, now time.Tim
 }
 
 func (s *Store) log() *slog.Logger { return s.cfg.Logger }
+
+// RepairHeads looks at up to batch cursors (the cpib-seq bucket's stream
+// after sequence after) and repairs heads a crash left behind: a head that
+// ended while the sequence was not moved on; a head made by a cursor write
+// whose queue publish never happened (older than grace, queued, never
+// attempted, with no queue message: it is enqueued again, de-duplicated by
+// its ID); the claim of a job that was never stored. An idle cursor older
+// than idleFor is deleted. It returns where to go on, 0 at the end.
+func (s *Store) RepairHeads(ctx context.Context, after uint64, batch int, grace, idleFor time.Duration) (uint64, error) {
+	st, err := s.res.JS.Stream(ctx, "KV_"+natsx.BucketSeq)
+	if err != nil {
+		return 0, fmt.Errorf("%w: sequence bucket: %w", ErrUnavailable, err)
+	}
+	now := s.cfg.Now()
+	seq := after + 1
+	for range batch {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(cursorSubjects+">"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: read sequences: %w", ErrUnavailable, err)
+		}
+		seq = m.Sequence + 1
+		c := &cpibv1.SequenceCursor{}
+		if m.Header.Get("KV-Operation") != "" || proto.Unmarshal(m.Data, c) != nil {
+			continue
+		}
+		id := strings.TrimPrefix(m.Subject, cursorSubjects)
+		old := now.Sub(c.GetSince().AsTime())
+		if c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
+			if old > idleFor {
+				_ = s.res.Cursors.Delete(ctx, id, jetstream.LastRevision(m.Sequence))
+			}
+			continue
+		}
+		if err := s.repairHead(ctx, id, c, old > grace); err != nil {
+			s.log().Warn("jobs: sequence repair", "sequence", id, "job_id", c.GetHead(), "err", err)
+		}
+	}
+	return seq - 1, nil
+}
+
+func (s *Store) repairHead(ctx context.Context, id string, c *cpibv1.SequenceCursor, old bool) error {
+	rec, _, err := s.Get(ctx, c.GetHead())
+	switch {
+	case err == nil && Terminal(rec.GetStatus()):
+		return s.ended(ctx, id, rec)
+	case errors.Is(err, ErrNotFound) && old && c.GetHeadSeq() == 0:
+		// A claim whose job was never stored (its submit failed).
+		return s.release(ctx, id, c.GetHead())
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return err
+	case !old || c.GetHeadSeq() == 0 || c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE:
+		return nil
+	case err == nil && (rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_QUEUED || rec.GetAttempts() > 0 || rec.GetNextAttemptAt() != nil):
+		return nil // it runs, or waits for its retry
+	}
+	if _, err := s.res.Jobs.GetLastMsgForSubject(ctx, natsx.QueueSubject(c.GetClient(), c.GetFlow(), c.GetHead())); err == nil {
+		return nil // queued
+	} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("%w: read queue: %w", ErrUnavailable, err)
+	}
+	m, err := s.res.Seq.GetMsg(ctx, c.GetHeadSeq())
+	if err != nil {
+		return fmt.Errorf("%w: read sequence head: %w", ErrUnavailable, err)
+	}
+	job := &cpibv1.Job{}
+	if err := proto.Unmarshal(m.Data, job); err != nil || job.GetId() != c.GetHead() {
+		return fmt.Errorf("jobs: sequence head message does not hold job %s", c.GetHead())
+	}
+	s.log().Warn("jobs: sequence head was never queued (its writer died); queued now", "sequence", id, "job_id", job.GetId())
+	return s.enqueue(ctx, job, m.Header)
+}

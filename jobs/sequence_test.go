@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +10,17 @@ import (
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 )
+
+// repair runs both repair passes once over everything.
+func repair(t *testing.T, e *env) {
+	t.Helper()
+	if _, err := e.store.RepairSequences(ctxT(t), 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.RepairHeads(ctxT(t), 0, 1000, 0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func ordered(body, key string) jobs.Submission {
 	s := sub("acme", "orders", body)
@@ -50,9 +62,7 @@ func TestSequenceCrashWindows(t *testing.T) {
 		t.Fatalf("sequence before repair: %+v %v", q, err)
 	}
 	for range 2 {
-		if _, err := e.store.RepairSequences(ctx, 0, 100); err != nil {
-			t.Fatal(err)
-		}
+		repair(t, e)
 		if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != ids[1] || q.State != jobs.SequenceActive {
 			t.Fatalf("sequence after repair: %+v %v", q, err)
 		}
@@ -86,9 +96,7 @@ func TestSequenceCrashWindows(t *testing.T) {
 	id5 := mustSubmit(t, e, s5).Record.GetId()
 	before := jobMsgs(t, e)
 	e.clock.Advance(2 * time.Second)
-	if _, err := e.store.RepairSequences(ctx, 0, 100); err != nil {
-		t.Fatal(err)
-	}
+	repair(t, e)
 	if r5, _, _ := e.store.Get(ctx, id5); r5.GetStatus() != cpibv1.JobStatus_JOB_STATUS_FAILED || r5.GetError().GetCode() != jobs.CodeExpired {
 		t.Fatalf("waiting job past its expiry: %v %v", r5.GetStatus(), r5.GetError())
 	}
@@ -151,5 +159,42 @@ func TestSequenceBlocks(t *testing.T) {
 	fail(b)
 	if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != c || q.State != jobs.SequenceActive {
 		t.Fatalf("continue: %+v %v", q, err)
+	}
+}
+
+// TestSequenceLostClaim: a job that claimed its idle key but whose message
+// never got stored (the submit answered 503) does not hold the key: the
+// repair pass releases the claim, and the key's next job runs.
+func TestSequenceLostClaim(t *testing.T) {
+	var lose atomic.Bool
+	e := newEnv(t, jobs.Config{Fault: func(string) jobs.Fault {
+		if lose.Load() {
+			return jobs.LoseMessage
+		}
+		return jobs.NoFault
+	}})
+	ctx := ctxT(t)
+	lose.Store(true)
+	if _, err := e.store.Submit(ctx, ordered("lost", "K")); !errors.Is(err, jobs.ErrUnavailable) {
+		t.Fatalf("submit with a lost message: %v", err)
+	}
+	lose.Store(false)
+	seqID := natsx.SequenceID("acme", "orders", "K")
+	ghost, err := e.store.GetSequence(ctx, seqID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := mustSubmit(t, e, ordered("next", "K")).Record.GetId()
+	rec, _, _ := e.store.Get(ctx, next)
+	if w := e.store.SequenceWaiting(ctx, rec); w == nil || w.Job != ghost.Head {
+		t.Fatalf("next job waiting %+v, want it behind the claim %s", w, ghost.Head)
+	}
+	e.clock.Advance(time.Second) // past the repair grace (0 here)
+	repair(t, e)
+	if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != next {
+		t.Fatalf("after repair: %+v %v, want head %s", q, err, next)
+	}
+	if job, _ := queued(t, e, "acme", "orders"); job.GetId() != next {
+		t.Fatalf("queued %s", job.GetId())
 	}
 }

@@ -35,6 +35,9 @@ const (
 	// BLOCKED: the head failed under on_failure block; nothing of the key
 	// runs until an operator skips or replays it.
 	SequenceState_SEQUENCE_STATE_BLOCKED SequenceState = 2
+	// IDLE: no job of the key is queued or running; the next one accepted
+	// becomes the head at once.
+	SequenceState_SEQUENCE_STATE_IDLE SequenceState = 3
 )
 
 // Enum value maps for SequenceState.
@@ -43,11 +46,13 @@ var (
 		0: "SEQUENCE_STATE_UNSPECIFIED",
 		1: "SEQUENCE_STATE_ACTIVE",
 		2: "SEQUENCE_STATE_BLOCKED",
+		3: "SEQUENCE_STATE_IDLE",
 	}
 	SequenceState_value = map[string]int32{
 		"SEQUENCE_STATE_UNSPECIFIED": 0,
 		"SEQUENCE_STATE_ACTIVE":      1,
 		"SEQUENCE_STATE_BLOCKED":     2,
+		"SEQUENCE_STATE_IDLE":        3,
 	}
 )
 
@@ -92,7 +97,14 @@ type SequenceCursor struct {
 	HeadSeq uint64        `protobuf:"varint,5,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`
 	State   SequenceState `protobuf:"varint,6,opt,name=state,proto3,enum=cpib.v1.SequenceState" json:"state,omitempty"`
 	// since is when head became the head (or the sequence blocked).
-	Since         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=since,proto3" json:"since,omitempty"`
+	Since *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=since,proto3" json:"since,omitempty"`
+	// last_seq is the SEQ sequence the key's sequence has passed: every
+	// message of the key up to it has ended. The next head is the first
+	// live message after it.
+	LastSeq uint64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// held_seq is where a blocked head that never waited on SEQ keeps its
+	// message (on the key's subject plus ".held"), for a replay.
+	HeldSeq       uint64 `protobuf:"varint,9,opt,name=held_seq,json=heldSeq,proto3" json:"held_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,11 +188,25 @@ func (x *SequenceCursor) GetSince() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SequenceCursor) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *SequenceCursor) GetHeldSeq() uint64 {
+	if x != nil {
+		return x.HeldSeq
+	}
+	return 0
+}
+
 var File_cpib_v1_sequence_proto protoreflect.FileDescriptor
 
 const file_cpib_v1_sequence_proto_rawDesc = "" +
 	"\n" +
-	"\x16cpib/v1/sequence.proto\x12\acpib.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
+	"\x16cpib/v1/sequence.proto\x12\acpib.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n" +
 	"\x0eSequenceCursor\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\tR\x06client\x12\x12\n" +
 	"\x04flow\x18\x02 \x01(\tR\x04flow\x12\x10\n" +
@@ -188,11 +214,14 @@ const file_cpib_v1_sequence_proto_rawDesc = "" +
 	"\x04head\x18\x04 \x01(\tR\x04head\x12\x19\n" +
 	"\bhead_seq\x18\x05 \x01(\x04R\aheadSeq\x12,\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x16.cpib.v1.SequenceStateR\x05state\x120\n" +
-	"\x05since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05since*f\n" +
+	"\x05since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x19\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\x12\x19\n" +
+	"\bheld_seq\x18\t \x01(\x04R\aheldSeq*\x7f\n" +
 	"\rSequenceState\x12\x1e\n" +
 	"\x1aSEQUENCE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15SEQUENCE_STATE_ACTIVE\x10\x01\x12\x1a\n" +
-	"\x16SEQUENCE_STATE_BLOCKED\x10\x02B4Z2github.com/cpibroker/cpibroker/proto/cpibv1;cpibv1b\x06proto3"
+	"\x16SEQUENCE_STATE_BLOCKED\x10\x02\x12\x17\n" +
+	"\x13SEQUENCE_STATE_IDLE\x10\x03B4Z2github.com/cpibroker/cpibroker/proto/cpibv1;cpibv1b\x06proto3"
 
 var (
 	file_cpib_v1_sequence_proto_rawDescOnce sync.Once
