@@ -198,3 +198,39 @@ func TestSequenceLostClaim(t *testing.T) {
 		t.Fatalf("queued %s", job.GetId())
 	}
 }
+
+// TestSequenceLostClaimRetried: the partner retries a submit whose message
+// was lost with the same Idempotency-Key: the job keeps its claim of the
+// key and is queued as its head.
+func TestSequenceLostClaimRetried(t *testing.T) {
+	var lose atomic.Bool
+	e := newEnv(t, jobs.Config{Fault: func(string) jobs.Fault {
+		if lose.Load() {
+			return jobs.LoseMessage
+		}
+		return jobs.NoFault
+	}})
+	ctx := ctxT(t)
+	s := ordered("x", "K")
+	s.IdempotencyKey = "idem-1"
+	lose.Store(true)
+	if _, err := e.store.Submit(ctx, s); !errors.Is(err, jobs.ErrUnavailable) {
+		t.Fatalf("submit with a lost message: %v", err)
+	}
+	lose.Store(false)
+	e.clock.Advance(time.Minute) // past the in-flight window
+	acc, err := e.store.Submit(ctx, s)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	q, err := e.store.GetSequence(ctx, natsx.SequenceID("acme", "orders", "K"))
+	if err != nil || q.Head != acc.Record.GetId() {
+		t.Fatalf("sequence %+v %v, want head %s", q, err, acc.Record.GetId())
+	}
+	if job, _ := queued(t, e, "acme", "orders"); job.GetId() != acc.Record.GetId() {
+		t.Fatalf("queued %s, want %s", job.GetId(), acc.Record.GetId())
+	}
+	if info, err := e.res.Seq.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("the retried head also waits on SEQ (%d messages, %v)", info.State.Msgs, err)
+	}
+}
