@@ -2,6 +2,7 @@ package ingress_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -405,5 +406,26 @@ func TestOrderingManyKeys(t *testing.T) {
 	}
 	if n := consumers(t, js, natsx.StreamSeq); n != 0 {
 		t.Fatalf("SEQ has %d consumers", n)
+	}
+}
+
+// TestOrderingClientDeleted: deleting a client cancels its ordered jobs,
+// the heads and the jobs waiting behind them, without calling any.
+func TestOrderingClientDeleted(t *testing.T) {
+	sys, flow := orderedSystem(t, 1, cpisim.IFlow{}, nil)
+	p, admin := sys.Partner(), adminOf(t, sys)
+	sys.Broker.Dispatcher.Pause()
+	jobs := p.SubmitOrdered(flow, []string{"A", "B"}, 3, 2)
+	expectStatus(t, admin.Do(http.MethodDelete, "/admin/v1/clients/"+sys.Creds.Partner.ClientID, nil, nil), http.StatusNoContent)
+	sys.Broker.Dispatcher.Resume()
+	for _, j := range jobs {
+		testkit.Eventually(t, time.Minute, "job "+j.ID+" canceled", func() bool {
+			var got testkit.Job
+			r := admin.Do(http.MethodGet, "/admin/v1/jobs/"+j.ID, nil, nil)
+			return r.Status == http.StatusOK && json.Unmarshal(r.Body, &got) == nil && got.Status == "canceled"
+		})
+	}
+	if n := len(sys.Sim.Spans("Ordered")); n != 0 {
+		t.Fatalf("%d calls of a deleted client's ordered jobs", n)
 	}
 }
