@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/delivery/deliverylog"
 	"github.com/cpibroker/cpibroker/dispatcher/quota"
-	"github.com/cpibroker/cpibroker/internal/deliverylog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/jobs"

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/dispatcher/delivery"
+	"github.com/cpibroker/cpibroker/delivery"
 	"github.com/cpibroker/cpibroker/internal/audit"
 	"github.com/cpibroker/cpibroker/internal/dlq"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"

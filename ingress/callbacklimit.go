@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/webhook"
+	"github.com/cpibroker/cpibroker/delivery/webhook"
 )
 
 // admitCallbackOrigin counts the origin (lane) of Callback-URL u against

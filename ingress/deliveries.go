@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/deliverylog"
+	"github.com/cpibroker/cpibroker/delivery/deliverylog"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"

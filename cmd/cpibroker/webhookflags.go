@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cpibroker/cpibroker/dispatcher/delivery"
+	"github.com/cpibroker/cpibroker/delivery"
 	"github.com/cpibroker/cpibroker/internal/broker"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/webhook"
+	"github.com/cpibroker/cpibroker/delivery/webhook"
 )
 
 // verify is a receiver's check written from the Standard Webhooks v1

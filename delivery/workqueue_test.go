@@ -3,7 +3,7 @@ package delivery_test
 import (
 	"testing"
 
-	"github.com/cpibroker/cpibroker/dispatcher/delivery"
+	"github.com/cpibroker/cpibroker/delivery"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/cpibroker/cpibroker/internal/workqueue/wqtest"

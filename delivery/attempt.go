@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/delivery/webhook"
 	"github.com/cpibroker/cpibroker/internal/dlq"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
-	"github.com/cpibroker/cpibroker/internal/webhook"
 	"github.com/cpibroker/cpibroker/internal/workqueue"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go/jetstream"

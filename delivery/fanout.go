@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cpibroker/cpibroker/delivery/webhook"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/webhook"
 	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/deliverylog"
+	"github.com/cpibroker/cpibroker/delivery/deliverylog"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/ssrf"
 	"github.com/cpibroker/cpibroker/internal/workqueue"
@@ -52,7 +52,7 @@ func New(cfg Config, res *natsx.Resources, cat *catalog.Store) (*Deliverer, erro
 	}
 	d := &Deliverer{
 		cfg: cfg, res: res, cat: cat,
-		tracer:   cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/dispatcher/delivery"),
+		tracer:   cfg.TracerProvider.Tracer("github.com/cpibroker/cpibroker/delivery"),
 		breakers: newBreakers(cfg.Breaker),
 		attempts: deliverylog.New(res),
 		known:    map[string]time.Time{},
