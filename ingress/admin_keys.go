@@ -3,8 +3,8 @@ package ingress
 import (
 	"net/http"
 
+	"github.com/cpibroker/cpibroker/auth/keyring"
 	"github.com/cpibroker/cpibroker/internal/audit"
-	"github.com/cpibroker/cpibroker/internal/keyring"
 	"github.com/gin-gonic/gin"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 

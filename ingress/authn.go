@@ -4,10 +4,10 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/cpibroker/cpibroker/auth"
+	"github.com/cpibroker/cpibroker/auth/idp"
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/audit"
-	"github.com/cpibroker/cpibroker/internal/auth"
-	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"

@@ -3,9 +3,9 @@ package ingress
 import (
 	"net/http"
 
+	"github.com/cpibroker/cpibroker/auth"
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/audit"
-	"github.com/cpibroker/cpibroker/internal/auth"
 	"github.com/gin-gonic/gin"
 )
 

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/auth/idp"
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/broker"
-	"github.com/cpibroker/cpibroker/internal/idp"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/golang-jwt/jwt/v5"
 )

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cpibroker/cpibroker/auth"
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/audit"
-	"github.com/cpibroker/cpibroker/internal/auth"
 	"github.com/gin-gonic/gin"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cpibroker/cpibroker/internal/idp"
+	"github.com/cpibroker/cpibroker/auth/idp"
 )
 
 // idpFlags is the repeatable --idp flag: one external identity provider per

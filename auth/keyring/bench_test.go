@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 )
 
 // benchVerify measures the ingress's verification hot path as wired: the

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 )
 
 func newLimiter(t *testing.T, cfg auth.FailureLimiterConfig) *auth.FailureLimiter {

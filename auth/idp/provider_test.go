@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/idp"
+	"github.com/cpibroker/cpibroker/auth/idp"
 )
 
 func TestConfig_Validate(t *testing.T) {

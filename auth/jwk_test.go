@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 )
 
 func TestJWKSJSONShape(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 )
 
 func TestLoadOrCreateSigningKey(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/keyring"
+	"github.com/cpibroker/cpibroker/auth/keyring"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 )

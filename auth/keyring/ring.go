@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 )

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 )
 
 func FuzzVerify(f *testing.F) {

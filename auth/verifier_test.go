@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 )
 
 func TestIssueVerifyRoundTrip(t *testing.T) {

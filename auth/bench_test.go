@@ -3,7 +3,7 @@ package auth_test
 import (
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/auth"
+	"github.com/cpibroker/cpibroker/auth"
 )
 
 func benchVerify(b *testing.B, cacheSize int) {
