@@ -14,7 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )

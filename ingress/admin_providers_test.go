@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )

@@ -3,8 +3,8 @@ package ingress_test
 import (
 	"context"
 	"encoding/base64"
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/broker"
 	"io"
 	"net/http"
 	"net/http/httptest"

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/auth/idp"
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/golang-jwt/jwt/v5"
 )

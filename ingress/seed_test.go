@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 	"github.com/cpibroker/cpibroker/internal/datadir"
 	"github.com/cpibroker/cpibroker/internal/demo"

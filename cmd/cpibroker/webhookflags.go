@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/delivery"
-	"github.com/cpibroker/cpibroker/internal/broker"
 )
 
 // webhookFlags configure results delivery (DESIGN 7).

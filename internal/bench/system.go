@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/cpisim"
 )
 

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/broker"
 	"github.com/cpibroker/cpibroker/internal/demo"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )

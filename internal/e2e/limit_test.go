@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 

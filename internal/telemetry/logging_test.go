@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/broker"
+	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/internal/demo"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"github.com/cpibroker/cpibroker/internal/testkit"
