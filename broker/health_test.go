@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/health"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 )
 

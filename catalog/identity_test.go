@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // TestStore_client_tombstone: a deleted client leaves a tombstone that

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // TestConsoleDiscoverProgress: Discover answers at once with a redirect to

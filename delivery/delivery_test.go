@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
-	"github.com/cpibroker/cpibroker/internal/demo"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/demo"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // seconds is the retry schedule of these tests.

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/cpibroker/cpibroker/delivery"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/cpibroker/cpibroker/internal/workqueue/wqtest"
 )
 

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/cpibroker/cpibroker/jobs"
 )
 

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // TestChangedPolicyReachesWaitingJobs (issue 12.5): a job waiting on a

@@ -11,10 +11,10 @@ import (
 
 	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/internal/clock"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
 // cluster is a broker plus two more dispatchers on the same JetStream,

@@ -3,9 +3,9 @@ package dispatcher_test
 import (
 	"testing"
 
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/dispatcher"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/cpibroker/cpibroker/internal/workqueue/wqtest"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/auth"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

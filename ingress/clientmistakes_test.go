@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // rawSubmit writes a submit by hand (headers, then body, then a

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 func TestEchoRoundTrip(t *testing.T) {

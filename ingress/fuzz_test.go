@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // FuzzSubmit drives the real handler chain with hostile flow names and

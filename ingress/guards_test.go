@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // Issue 12 point 9: a cursor past the newest event is refused (it used to

@@ -20,7 +20,7 @@ import (
 	"github.com/cpibroker/cpibroker/auth/idp"
 	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/golang-jwt/jwt/v5"
 )
 

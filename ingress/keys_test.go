@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/cpibroker/cpibroker/auth"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 func kidOf(t *testing.T, token string) string {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/jobs"
 	"github.com/nats-io/nats.go/jetstream"
 )

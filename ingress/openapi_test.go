@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog/openapi"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 )

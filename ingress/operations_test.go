@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/clock"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
 // An expired token of the broker gets a 401 that says so (RFC 6750

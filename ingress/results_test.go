@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // feedPage is GET /v1/events.

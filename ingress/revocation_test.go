@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 const seedYAML = `

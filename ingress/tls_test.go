@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key to dir.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // TestDiscoverPagingThousands discovers 2500 endpoints read in pages of

@@ -8,10 +8,10 @@ import (
 
 	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/catalog/discovery"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/lease"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
 // clock is a settable clock.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog/odata"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
 	"golang.org/x/time/rate"
 )

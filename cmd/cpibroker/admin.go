@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/cpibroker/cpibroker/internal/adminclient"
+	"github.com/cpibroker/cpibroker/devkit/adminclient"
 )
 
 // runAdmin is `cpibroker admin …`, a thin client of the admin API.

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/cpibroker/cpibroker/internal/bench"
+	"github.com/cpibroker/cpibroker/devkit/bench"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
 )
 

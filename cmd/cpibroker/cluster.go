@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/localcluster"
+	"github.com/cpibroker/cpibroker/devkit/localcluster"
 )
 
 // runCluster is the hidden `cpibroker cluster` behind `task cluster` and

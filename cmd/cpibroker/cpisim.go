@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
 )
 
 // cpisimOptions are the flags of `cpibroker cpisim`.

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/bench"
-	"github.com/cpibroker/cpibroker/internal/localcluster"
+	"github.com/cpibroker/cpibroker/devkit/bench"
+	"github.com/cpibroker/cpibroker/devkit/localcluster"
 	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
 )
@@ -382,7 +382,7 @@ func checkKustomization(t *testing.T, path string) {
 
 func checkSeedYAML(t *testing.T, path string) {
 	// Parsed for real, with its environment, by TestProcesses in
-	// internal/faults; here: valid YAML naming providers and clients.
+	// devkit/faults; here: valid YAML naming providers and clients.
 	d := yamlDocs(t, path)[0]
 	if len(strs(d["providers"])) == 0 || len(strs(d["clients"])) == 0 {
 		t.Error("the local seed needs providers and clients")

@@ -68,7 +68,7 @@ func TestDockerignore(t *testing.T) {
 			t.Errorf("%s would be sent to the image build", out)
 		}
 	}
-	for _, in := range []string{"go.mod", "go.sum", "cmd/cpibroker/main.go", "catalog/openapi/testdata/partner.json", "deploy/Dockerfile", "internal/cpisim/sim.go"} {
+	for _, in := range []string{"go.mod", "go.sum", "cmd/cpibroker/main.go", "catalog/openapi/testdata/partner.json", "deploy/Dockerfile", "devkit/cpisim/sim.go"} {
 		if dockerIgnored(patterns, in) {
 			t.Errorf("%s is left out of the image build", in)
 		}

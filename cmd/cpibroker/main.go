@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cpibroker/cpibroker/internal/adminclient"
+	"github.com/cpibroker/cpibroker/devkit/adminclient"
 )
 
 // usage is the help text; the admin groups come from the admin client.

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/adminclient"
-	"github.com/cpibroker/cpibroker/internal/demo"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/adminclient"
+	"github.com/cpibroker/cpibroker/devkit/demo"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // serveDemo runs `cpibroker serve --demo` in-process until the test's

@@ -14,9 +14,9 @@ import (
 
 	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/demo"
 	"github.com/cpibroker/cpibroker/internal/datadir"
-	"github.com/cpibroker/cpibroker/internal/demo"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
 )

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/dispatcher/quota"
 	"github.com/cpibroker/cpibroker/dispatcher/state"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
 // fakeCatalog is the live catalog Waiting reads: two maps.

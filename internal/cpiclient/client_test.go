@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
 )
 
 func TestInvokeSendsWhatCPIExpects(t *testing.T) {

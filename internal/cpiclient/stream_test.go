@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
 )
 
 // memSpill keeps spilled bodies in memory for the test.

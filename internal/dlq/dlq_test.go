@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/dlq"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 )
 

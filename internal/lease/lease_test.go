@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/lease"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/metrics"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
 // A job accepted while a listing runs may be missing from it: it must stay

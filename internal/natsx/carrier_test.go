@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

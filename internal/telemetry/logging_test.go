@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/broker"
-	"github.com/cpibroker/cpibroker/internal/demo"
+	"github.com/cpibroker/cpibroker/devkit/demo"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )

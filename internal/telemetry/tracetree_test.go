@@ -10,9 +10,9 @@ import (
 
 	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"

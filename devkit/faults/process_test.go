@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 func TestMain(m *testing.M) {

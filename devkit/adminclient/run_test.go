@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/adminclient"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/adminclient"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"gopkg.in/yaml.v3"
 )
 

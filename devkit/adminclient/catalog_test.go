@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpibroker/cpibroker/internal/adminclient"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/adminclient"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // TestCLIProvidersAndFlows pastes the simulator's service keys into a new

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
 )
 
 // OrderedJob is one job submitted with an Ordering-Key.

@@ -20,8 +20,8 @@ import (
 
 	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/demo"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/demo"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // payloadSize is the round trip's payload: 20 MiB, 80× inline_max.

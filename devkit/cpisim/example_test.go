@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/cpibroker/cpibroker/internal/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
 )
 
 // A tenant with the demo flows, called the way a client calls CPI: token,

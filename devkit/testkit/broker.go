@@ -11,8 +11,8 @@ import (
 
 	"github.com/cpibroker/cpibroker/broker"
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/cpisim"
-	"github.com/cpibroker/cpibroker/internal/demo"
+	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/devkit/demo"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 	"github.com/cpibroker/cpibroker/internal/natsx"
-	"github.com/cpibroker/cpibroker/internal/testkit"
 )
 
 // envNATSDir makes the test binary run only a JetStream server: the

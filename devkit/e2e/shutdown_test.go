@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/demo"
-	"github.com/cpibroker/cpibroker/internal/testkit"
+	"github.com/cpibroker/cpibroker/devkit/demo"
+	"github.com/cpibroker/cpibroker/devkit/testkit"
 )
 
 // demoProc starts `cpibroker serve --demo` on dir and returns it with the

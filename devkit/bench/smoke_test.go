@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/bench"
+	"github.com/cpibroker/cpibroker/devkit/bench"
 )
 
 // TestRun_smoke runs every implemented phase briefly and checks the JSON
