@@ -1,4 +1,7 @@
-// Package auth owns the tokens the broker issues to its partners.
+// Package auth owns identity: the tokens the broker issues to its
+// partners, and (in its subpackages) the signing keys every process shares
+// (auth/keyring) and the tokens of external identity providers it accepts
+// (auth/idp).
 //
 // It holds the Ed25519 signing keys ([SigningKey]), issues access tokens
 // ([Issuer]), verifies them on every request ([Verifier], [BearerToken]),

@@ -21,5 +21,13 @@
 // disables a webhook (enabled=false, disabled_reason) and keeps the
 // delivery in the DLQ. Redirects (3xx) and other 4xx are not retried.
 // Exhausted, rejected and refused deliveries are kept on
-// cpib.dlq.<client>.<flow>.callback, replayable through the admin API.
+// cpib.dlq.<client>.<flow>.callback, replayable through the admin API
+// (Replay puts one back on its lane).
+//
+// The lanes run on the work-queue engine (internal/workqueue) that also
+// runs the dispatcher's job consumers: the delivery plugs in its slot
+// admission and its handler. It is a sibling of the dispatcher, not a part
+// of it: it imports nothing from dispatcher/. Below it, delivery/webhook
+// holds signing, lanes and the Callback-URL origin bound, and
+// delivery/deliverylog the ATTEMPTS stream.
 package delivery

@@ -1,7 +1,11 @@
 // Package dispatcher owns getting jobs from JetStream to CPI and back:
-// discovering the per-(client, flow) consumers, deciding which to pull from
-// and how much, invoking the iFlow, classifying the answer, scheduling
-// retries, writing results, and keeping failed jobs in the DLQ.
+// deciding which per-(client, flow) consumer to pull from and how much
+// (slots, quotas in dispatcher/quota, breakers shared through
+// dispatcher/state), invoking the iFlow, classifying the answer,
+// scheduling retries, writing results, and keeping failed jobs in the DLQ.
+// The consumers themselves (registry, reconcile, idle retirement,
+// shutdown hand-back) run on the work-queue engine, internal/workqueue;
+// the dispatcher plugs in its admission before pull and its long-poll.
 //
 // One durable pull consumer per (client, flow) holds new jobs, and a second
 // one per (client, flow) holds jobs whose retry backoff has elapsed, so a

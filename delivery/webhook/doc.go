@@ -1,6 +1,6 @@
 // Package webhook holds what is shared about webhook delivery between the
-// dispatcher (which delivers) and the ingress (which lists and replays
-// dead deliveries): Standard Webhooks v1 signing, the endpoint lanes a
+// deliverer (delivery/) and the ingress (which checks targets at
+// registration and submit): Standard Webhooks v1 signing, the endpoint lanes a
 // client's targets map to, and the bound on a client's distinct Callback-URL
 // origins (AdmitOrigin, over the cpib-callbacks bucket).
 //
