@@ -35,6 +35,7 @@ type breakers struct {
 	by      map[string]*flowBreaker
 	changed chan struct{}
 	writes  chan state.Breaker
+	stopped chan struct{} // closed when run has returned: no one reads writes
 }
 
 type flowBreaker struct {
@@ -48,7 +49,8 @@ type flowBreaker struct {
 
 func newBreakers(kv jetstream.KeyValue, holder string, now func() time.Time, log *slog.Logger) *breakers {
 	return &breakers{kv: kv, shared: state.NewStore(kv, nil), holder: holder, now: now, log: log,
-		by: map[string]*flowBreaker{}, changed: make(chan struct{}), writes: make(chan state.Breaker, 1024)}
+		by: map[string]*flowBreaker{}, changed: make(chan struct{}), writes: make(chan state.Breaker, 1024),
+		stopped: make(chan struct{})}
 }
 
 // Changed is closed at the next state change of any breaker.
@@ -118,7 +120,12 @@ func (b *breakers) onChange(fb *flowBreaker, flow string, to gobreaker.State) {
 	select {
 	case b.writes <- rec:
 	default:
-		go func() { b.writes <- rec }()
+		go func() {
+			select {
+			case b.writes <- rec:
+			case <-b.stopped:
+			}
+		}()
 	}
 }
 
@@ -251,7 +258,12 @@ func (b *breakers) apply(rec state.Breaker, cfg func(flow string) (catalog.Break
 
 // share writes state changes to KV and follows other dispatchers' changes.
 func (b *breakers) share(ctx context.Context, cfg func(flow string) (catalog.Breaker, bool)) {
-	go func() {
+	var writer sync.WaitGroup
+	defer func() {
+		writer.Wait()
+		close(b.stopped)
+	}()
+	writer.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -262,7 +274,7 @@ func (b *breakers) share(ctx context.Context, cfg func(flow string) (catalog.Bre
 				}
 			}
 		}
-	}()
+	})
 	natsx.Follow(ctx, b.kv, natsx.Watcher{Logger: b.log, Apply: func(e jetstream.KeyValueEntry) {
 		if e.Operation() != jetstream.KeyValuePut {
 			return

@@ -21,6 +21,8 @@ import (
 // Dispatcher pulls jobs and runs them against their flows' providers.
 // Several dispatchers, in one process or many, share the work.
 type Dispatcher struct {
+	// markers are the waiting-marker writes in the background.
+	markers  sync.WaitGroup
 	cfg      Config
 	res      *natsx.Resources
 	nc       *nats.Conn
@@ -89,12 +91,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer stopState()
 	var bg sync.WaitGroup
 	bg.Go(func() { d.sched.housekeepLoop(stateCtx) })
-	go d.breakers.share(stateCtx, d.breakerConfig)
+	bg.Go(func() { d.breakers.share(stateCtx, d.breakerConfig) })
 	bg.Go(func() { d.sweepLoop(stateCtx) })
 	bg.Go(func() { d.sequenceLoop(stateCtx) })
-	// Run returns once its housekeeping has stopped; the sweeper releases
-	// its lease before the connection goes away.
-	defer func() { stopState(); bg.Wait() }()
+	// Run returns once every goroutine it started has stopped: its
+	// housekeeping (the sweeper releases its lease before the connection
+	// goes away), then the budget exchanges and waiting markers those and
+	// the jobs left in the background (cut short: the budgets come back
+	// when their holds expire, a marker is a hint).
+	defer func() {
+		stopState()
+		bg.Wait()
+		workCancel()
+		d.sched.bg.Wait()
+		d.markers.Wait()
+	}()
 	adv := make(chan string, 256)
 	sub, err := d.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsx.StreamJobs+".*", workqueue.OnAdvisory(adv))
 	if err != nil {

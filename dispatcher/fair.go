@@ -27,6 +27,9 @@ import (
 // most its fair share, and a pair blocked on its own budget never blocks
 // anyone else.
 type sched struct {
+	// bg holds the budget exchanges and deletes running in the
+	// background; Dispatcher.Run waits for them.
+	bg     sync.WaitGroup
 	store  *quota.Store
 	now    func() time.Time
 	log    *slog.Logger

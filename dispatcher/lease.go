@@ -69,7 +69,7 @@ func (s *sched) freshenLocked(p *pool, now time.Time) {
 				// Two windows back is over for every dispatcher, however far
 				// their clocks are apart.
 				stale := allowKey(p.key, old.Add(-p.spec.Interval))
-				go func() { _ = s.store.Delete(s.ctx, stale) }()
+				s.bg.Go(func() { _ = s.store.Delete(s.ctx, stale) })
 			}
 		}
 		return
@@ -124,7 +124,7 @@ func (s *sched) exchangeLocked(p *pool, want, ret int, now time.Time) {
 		req.Keep, req.Return = p.avail+p.inUse, 0
 	}
 	key, spec := s.kvKey(p), p.spec
-	go func() {
+	s.bg.Go(func() {
 		g, err := s.store.Exchange(s.ctx, key, spec, now, req)
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -152,7 +152,7 @@ func (s *sched) exchangeLocked(p *pool, want, ret int, now time.Time) {
 			p.cool = time.Now().Add(emptyCool)
 		}
 		s.dispatchLocked()
-	}()
+	})
 }
 
 // housekeepLoop keeps holds renewed, gives idle permits back, reports used tokens,

@@ -40,13 +40,13 @@ func (d *Dispatcher) marker(ctx context.Context) func(pair, reason string, until
 		if !ok {
 			return
 		}
-		go func() {
+		d.markers.Go(func() {
 			if on {
 				_ = shared.PutWait(ctx, client, flow, state.Wait{Reason: reason, Until: until, At: time.Now()})
 				return
 			}
 			_ = shared.ClearWait(ctx, client, flow)
-		}()
+		})
 	}
 }
 

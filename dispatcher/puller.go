@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -53,23 +52,16 @@ func (p *puller) Run() {
 			p.idle(ctx, d.cat.Changed(), 5*time.Second)
 			continue
 		}
-		limit, probe := d.breakers.pullLimit(p.flow, f.Policy.Breaker, d.cfg.BatchSize)
-		if limit == 0 {
+		g, ok := p.admit(ctx, c, f)
+		if !ok {
+			return
+		}
+		if g == nil {
 			p.idle(ctx, d.breakers.Changed(), time.Second)
 			continue
 		}
-		n, t := d.sched.acquire(ctx, p.pair(), c.Weight, limit, p.kind == natsx.KindRetry, budgetsFor(c, f), p.budgets)
-		if n == 0 {
-			if probe {
-				d.breakers.unprobe(p.flow)
-			}
-			return
-		}
-		got, err := p.fetchNoWait(n, t, probe)
-		d.sched.giveBack(t, n-got)
-		if probe && got == 0 {
-			d.breakers.unprobe(p.flow)
-		}
+		probe := g.isProbe()
+		got, err := p.fetchNoWait(g)
 		if p.gone(err) {
 			return
 		}
@@ -136,15 +128,18 @@ func (p *puller) eligible() (catalog.Client, catalog.Flow, bool) {
 	return c, f, ok && c.Enabled
 }
 
-func (p *puller) fetchNoWait(n int, t *ticket, probe bool) (int, error) {
-	batch, err := p.cons.FetchNoWait(n)
+// fetchNoWait pulls what g admits and dispatches each job with its share
+// of g; what is left goes back. It returns how many jobs it pulled.
+func (p *puller) fetchNoWait(g *grant) (int, error) {
+	defer g.close()
+	batch, err := p.cons.FetchNoWait(g.n)
 	if err != nil {
 		return 0, err
 	}
 	got := 0
 	for m := range batch.Messages() {
 		got++
-		p.d.dispatch(m, p, t, probe)
+		p.d.dispatch(m, p, g.take())
 	}
 	return got, batch.Error()
 }
@@ -170,14 +165,15 @@ func (p *puller) longPoll(ctx context.Context, c catalog.Client, f catalog.Flow)
 			c, f = c2, f2
 		}
 		actx, cancel := context.WithTimeout(ctx, admitWait)
-		n, t := p.d.sched.acquire(actx, p.pair(), c.Weight, 1, p.kind == natsx.KindRetry, budgetsFor(c, f), p.budgets)
+		g := p.admitOne(actx, c, f)
 		cancel()
-		if n == 0 {
+		if g == nil {
 			_ = m.Nak()
 			continue
 		}
 		got++
-		p.d.dispatch(m, p, t, false)
+		p.d.dispatch(m, p, g.take())
+		g.close()
 	}
 	return got, batch.Error()
 }

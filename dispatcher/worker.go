@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,23 +23,20 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// dispatch runs one pulled job on its own goroutine; the caller was
-// admitted for it (t: its slot and budget permits), which are returned when
-// the job is handled. probe marks a half-open breaker's probe.
-func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, t *ticket, probe bool) {
+// dispatch runs one pulled job on its own goroutine under its admission
+// (slot, permits, maybe a breaker probe), which is returned when the job
+// is handled.
+func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, adm *admission) {
 	if !d.work.Start() {
 		// Shutting down: hand the job back at once.
-		d.sched.done(t)
-		if probe {
-			d.breakers.unprobe(p.flow)
-		}
+		adm.done()
 		_ = m.Nak()
 		return
 	}
 	go func() {
 		defer d.work.Done()
-		defer d.sched.done(t)
-		d.handle(d.workCtx, m, p, probe, t)
+		defer adm.done()
+		d.handle(d.workCtx, m, p, adm)
 	}()
 }
 
@@ -68,18 +66,13 @@ type pulled struct {
 	// last describes the attempt's call when it did not succeed (the
 	// record's last_attempt once a transition writes it).
 	last *cpibv1.Attempt
-	// probe: this pull was a half-open breaker's probe; its reservation is
-	// released by the breaker's done, or here if no call is made.
-	probe bool
+	// adm is the job's admission: its breaker probe, if any, is taken over
+	// by the call (allow) or returned with the rest when the job is done.
+	adm *admission
 }
 
-func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, probe bool, t *ticket) {
-	a := &pulled{msg: m, probe: probe}
-	defer func() {
-		if a.probe { // no call was made: the probe reservation ends here
-			d.breakers.unprobe(p.flow)
-		}
-	}()
+func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, adm *admission) {
+	a := &pulled{msg: m, adm: adm}
 	log := d.cfg.Logger
 	meta, err := m.Metadata()
 	if err != nil {
@@ -106,7 +99,7 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, pro
 			attribute.Int64("queue.wait_ms", time.Since(meta.Timestamp).Milliseconds()),
 		))
 	defer span.End()
-	if t != nil && t.waited != "" {
+	if t := adm.waited(); t != nil {
 		// The pull waited for a budget (the job meanwhile in JetStream).
 		span.AddEvent("quota_wait", trace.WithAttributes(
 			attribute.String("reason", t.waited), attribute.Int64("wait_ms", t.waitedFor.Milliseconds())))
@@ -280,7 +273,7 @@ func (d *Dispatcher) advance(ctx context.Context, a *pulled) error {
 		// The puller stops pulling this pair; this job raced the change.
 		return a.msg.NakWithDelay(5 * time.Second)
 	}
-	if !a.probe && d.breakers.state(flow.ID) == state.StateOpen {
+	if !a.adm.isProbe() && d.breakers.state(flow.ID) == state.StateOpen {
 		// The breaker opened after this job was pulled: hand it back
 		// without touching its attempts; the puller waits for the breaker.
 		a.span.AddEvent("breaker_open", trace.WithAttributes(attribute.String("flow.id", flow.ID)))
@@ -296,97 +289,146 @@ func (d *Dispatcher) advance(ctx context.Context, a *pulled) error {
 	return d.invoke(ctx, a)
 }
 
-// invoke calls the iFlow and records the outcome.
+// invoke is the attempt's chain: the provider's client, the call, its
+// classification, then the transition the outcome calls for.
 func (d *Dispatcher) invoke(ctx context.Context, a *pulled) error {
+	client, t := d.invoker(a)
+	if client == nil {
+		return d.finish(ctx, a, t)
+	}
+	c, err := d.call(ctx, a, client)
+	if c == nil {
+		return err
+	}
+	switch c.out {
+	case succeeded:
+		return d.succeed(ctx, a, c)
+	case businessError:
+		return d.refuse(ctx, a, c)
+	case providerAuth:
+		return d.waitProviderAuth(ctx, a, c.resp)
+	}
+	return d.retryOrGiveUp(ctx, a, c)
+}
+
+// invoker returns the client of the flow's provider, or nil and the
+// transition that fails the job when there is none.
+func (d *Dispatcher) invoker(a *pulled) (*cpiclient.Client, jobs.Transition) {
 	prov, ok := d.cat.Provider(a.flow.Provider)
 	if !ok {
-		return d.finish(ctx, a, jobs.Fail(a.seq, nil,
-			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow's provider no longer exists"}))
+		return nil, jobs.Fail(a.seq, nil,
+			&cpibv1.JobError{Code: jobs.CodeFlowUnavailable, Message: "the flow's provider no longer exists"})
 	}
 	client, err := d.invokers.get(prov)
 	if err != nil {
-		return d.finish(ctx, a, jobs.Fail(a.seq, nil,
-			&cpibv1.JobError{Code: jobs.CodeCPIError, Message: "provider misconfigured: " + err.Error()}))
+		return nil, jobs.Fail(a.seq, nil,
+			&cpibv1.JobError{Code: jobs.CodeCPIError, Message: "provider misconfigured: " + err.Error()})
 	}
-	done, err := d.breakers.allow(a.flow.ID, a.flow.Policy.Breaker, a.probe)
-	a.probe = false // allow took over the reservation
+	return client, jobs.Transition{}
+}
+
+// called is one call's answer and its classification.
+type called struct {
+	resp    *cpiclient.Response
+	err     error
+	out     outcome
+	started time.Time
+}
+
+// call makes the attempt's CPI call through the flow's breaker and
+// classifies the answer, recording it (breaker, metric, last_attempt,
+// provider health, attempts log, span). nil with the error to return when
+// there is no answer to act on: the breaker refused the call at the last
+// moment (the job is handed back), the process is stopping, or JetStream
+// failed (payload or spilled answer).
+func (d *Dispatcher) call(ctx context.Context, a *pulled, client *cpiclient.Client) (*called, error) {
+	done, err := a.adm.allow(a.flow.Policy.Breaker)
 	if err != nil {
-		return d.release(ctx, a)
+		return nil, d.release(ctx, a)
 	}
 	stream, closeBody, err := d.bodyStream(ctx, a)
 	if err != nil {
 		done(true) // JetStream's problem, not CPI's
-		return err
+		return nil, err
 	}
-	started := time.Now()
-	resp, callErr := client.Invoke(ctx, cpiclient.Request{
+	c := &called{started: time.Now()}
+	c.resp, c.err = client.Invoke(ctx, cpiclient.Request{
 		URL:            flowURL(a.flow, a.job.GetFlowPath()),
 		Query:          a.job.GetQuery(),
 		ContentType:    a.job.GetContentType(),
 		Body:           a.job.GetPayload(),
 		Header:         headersOf(a.job.GetHeaders()),
 		ApplicationID:  a.job.GetId(),
-		IdempotencyKey: fmt.Sprintf("%s.%d", a.job.GetId(), a.job.GetRun()),
+		IdempotencyKey: a.job.GetId() + "." + strconv.FormatUint(uint64(a.job.GetRun()), 10),
 		Timeout:        a.flow.Policy.Timeout.D(),
 		Stream:         stream,
 	})
 	closeBody()
 	if ctx.Err() != nil {
-		return ctx.Err() // shutting down: released, not the iFlow's failure
+		return nil, ctx.Err() // shutting down: released, not the iFlow's failure
 	}
-	d.cfg.Observer.CPICall(ctx, a.flow.ID, statusOf(resp), time.Since(started))
-	if errors.Is(callErr, cpiclient.ErrSpill) {
+	d.cfg.Observer.CPICall(ctx, a.flow.ID, statusOf(c.resp), time.Since(c.started))
+	if errors.Is(c.err, cpiclient.ErrSpill) {
 		done(true)
-		return callErr // JetStream could not keep the answer (not CPI's fault): redeliver
+		return nil, c.err // JetStream could not keep the answer (not CPI's fault): redeliver
 	}
-	out, failure := classify(resp, callErr, a.flow.Policy)
+	var failure bool
+	c.out, failure = classify(c.resp, c.err, a.flow.Policy)
 	done(!failure)
-	a.last = describeAttempt(out, resp, callErr, a.flow.Policy.Timeout.D(), d.cfg.Now())
-	d.noteCredentials(ctx, a.flow.Provider, out, resp, callErr, a.last)
-	d.logFailedCall(ctx, a, out, resp, started)
-	if resp != nil {
-		a.span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode), attribute.String("cpi.message_id", resp.MessageID))
+	a.last = describeAttempt(c.out, c.resp, c.err, a.flow.Policy.Timeout.D(), d.cfg.Now())
+	d.noteCredentials(ctx, a.flow.Provider, c.out, c.resp, c.err, a.last)
+	d.logFailedCall(ctx, a, c.out, c.resp, c.started)
+	if c.resp != nil {
+		a.span.SetAttributes(attribute.Int("http.response.status_code", c.resp.StatusCode), attribute.String("cpi.message_id", c.resp.MessageID))
 	}
-	switch {
-	case out == succeeded:
-		res, err := d.result(ctx, a, resp)
-		if err != nil {
-			return err
-		}
-		return d.finish(ctx, a, jobs.Succeed(a.seq, res))
-	case out == businessError:
-		if resp.StatusCode == 404 && d.cfg.Rediscoverer != nil {
-			// DESIGN 5: the iFlow may be undeployed; let discovery mark it
-			// unavailable (later jobs then wait) before this one fails.
-			if err := d.cfg.Rediscoverer.Rediscover(ctx, a.flow.Provider); err != nil {
-				d.cfg.Logger.Warn("rediscovery after a 404 failed", "provider", a.flow.Provider, "err", err)
-			}
-		}
-		res, err := d.result(ctx, a, resp)
-		if err != nil {
-			return err
-		}
-		return d.finish(ctx, a, jobs.Fail(a.seq, res, &cpibv1.JobError{
-			Code: jobs.CodeCPIError, StatusCode: int32(resp.StatusCode),
-			Message: fmt.Sprintf("CPI answered %d", resp.StatusCode),
-		}).Noting(a.last))
+	return c, nil
+}
+
+// succeed ends the run with CPI's answer.
+func (d *Dispatcher) succeed(ctx context.Context, a *pulled, c *called) error {
+	res, err := d.result(ctx, a, c.resp)
+	if err != nil {
+		return err
 	}
-	if out == providerAuth {
-		return d.waitProviderAuth(ctx, a, resp)
+	return d.finish(ctx, a, jobs.Succeed(a.seq, res))
+}
+
+// refuse fails the run with CPI's answer: a business error, not retried.
+// A 404 first has the provider rediscovered (DESIGN 5: the iFlow may be
+// undeployed; discovery marks it unavailable and later jobs wait).
+func (d *Dispatcher) refuse(ctx context.Context, a *pulled, c *called) error {
+	if c.resp.StatusCode == 404 && d.cfg.Rediscoverer != nil {
+		if err := d.cfg.Rediscoverer.Rediscover(ctx, a.flow.Provider); err != nil {
+			d.cfg.Logger.Warn("rediscovery after a 404 failed", "provider", a.flow.Provider, "err", err)
+		}
 	}
-	// Retryable.
+	res, err := d.result(ctx, a, c.resp)
+	if err != nil {
+		return err
+	}
+	return d.finish(ctx, a, jobs.Fail(a.seq, res, &cpibv1.JobError{
+		Code: jobs.CodeCPIError, StatusCode: int32(c.resp.StatusCode),
+		Message: fmt.Sprintf("CPI answered %d", c.resp.StatusCode),
+	}).Noting(a.last))
+}
+
+// retryOrGiveUp handles a retryable failure: the next attempt after its
+// backoff, or, after max_attempts, the DLQ and failed/attempts_exhausted
+// with the last answer kept.
+func (d *Dispatcher) retryOrGiveUp(ctx context.Context, a *pulled, c *called) error {
 	jerr := &cpibv1.JobError{Code: jobs.CodeAttemptsExhausted}
-	if callErr != nil {
-		jerr.Message = callErr.Error()
-		a.span.RecordError(callErr)
+	if c.err != nil {
+		jerr.Message = c.err.Error()
+		a.span.RecordError(c.err)
 	} else {
-		jerr.StatusCode = int32(resp.StatusCode)
-		jerr.Message = fmt.Sprintf("CPI answered %d", resp.StatusCode)
+		jerr.StatusCode = int32(c.resp.StatusCode)
+		jerr.Message = fmt.Sprintf("CPI answered %d", c.resp.StatusCode)
 	}
 	if int(a.rec.GetAttempts()) >= a.flow.Policy.MaxAttempts {
 		var res *cpibv1.Result
-		if resp != nil {
-			if res, err = d.result(ctx, a, resp); err != nil {
+		if c.resp != nil {
+			var err error
+			if res, err = d.result(ctx, a, c.resp); err != nil {
 				return err
 			}
 		}
@@ -396,11 +438,11 @@ func (d *Dispatcher) invoke(ctx context.Context, a *pulled) error {
 		}
 		return d.finish(ctx, a, jobs.Fail(a.seq, res, jerr).Noting(a.last))
 	}
-	if resp != nil && resp.BodyRef != "" {
-		d.store.DropResult(ctx, resp.BodyRef) // this answer is not kept
+	if c.resp != nil && c.resp.BodyRef != "" {
+		d.store.DropResult(ctx, c.resp.BodyRef) // this answer is not kept
 	}
 	a.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.String("reason", jerr.Message)))
-	return d.retry(ctx, a, backoff(a.flow.Policy, a.rec.GetAttempts(), resp, d.cfg.Now(), d.cfg.Rand))
+	return d.retry(ctx, a, backoff(a.flow.Policy, a.rec.GetAttempts(), c.resp, d.cfg.Now(), d.cfg.Rand))
 }
 
 // result turns CPI's response into the record's result, moving a large
