@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/internal/ssrf"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // DefaultSchedule returns the wait before each retry (Svix's schedule):
@@ -128,15 +128,7 @@ func (c *Config) setDefaults() {
 	if c.Observer == nil {
 		c.Observer = noObserver{}
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.TracerProvider == nil {
-		c.TracerProvider = noop.NewTracerProvider()
-	}
-	if c.Propagator == nil {
-		c.Propagator = propagation.TraceContext{}
-	}
+	telemetry.Defaults(&c.Logger, &c.TracerProvider, &c.Propagator)
 }
 
 // Validate reports every impossible setting in one error.

@@ -3,16 +3,16 @@ package dispatcher
 import (
 	"context"
 	"errors"
-	"github.com/cpibroker/cpibroker/catalog"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"time"
 
+	"github.com/cpibroker/cpibroker/catalog"
 	"github.com/cpibroker/cpibroker/internal/cpitoken"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Rediscoverer rediscovers a provider's flows (catalog/discovery).
@@ -147,15 +147,7 @@ func (c *Config) setDefaults() {
 	if c.Observer == nil {
 		c.Observer = noObserver{}
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.TracerProvider == nil {
-		c.TracerProvider = noop.NewTracerProvider()
-	}
-	if c.Propagator == nil {
-		c.Propagator = propagation.TraceContext{}
-	}
+	telemetry.Defaults(&c.Logger, &c.TracerProvider, &c.Propagator)
 }
 
 // Validate reports impossible settings.

@@ -2,15 +2,15 @@ package ingress
 
 import (
 	"errors"
-	"github.com/cpibroker/cpibroker/catalog"
 	"log/slog"
 	"net"
 	"net/url"
 	"time"
 
+	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config configures the HTTP API. Zero values take the documented defaults.
@@ -117,15 +117,7 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.TracerProvider == nil {
-		c.TracerProvider = noop.NewTracerProvider()
-	}
-	if c.Propagator == nil {
-		c.Propagator = propagation.TraceContext{}
-	}
+	telemetry.Defaults(&c.Logger, &c.TracerProvider, &c.Propagator)
 }
 
 // ClientRetirement is how long the ID of a deleted client cannot be
