@@ -137,7 +137,7 @@ func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1
 		// given up (the key's next job, if any, becomes the head).
 		if err := s.publish(ctx, job, trace); err != nil {
 			if !errors.Is(err, ErrUnconfirmed) {
-				if rerr := s.release(context.WithoutCancel(pctx), id, job.GetId()); rerr != nil {
+				if rerr := s.giveUpHead(context.WithoutCancel(pctx), id, job.GetId()); rerr != nil {
 					s.log().Warn("jobs: sequence claim of an unstored job not given up; the repair pass does it", "sequence", id, "err", rerr)
 				}
 			}
@@ -178,9 +178,9 @@ func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool
 	return err == nil, err
 }
 
-// release gives up the head of sequence id held by a job that was never
+// giveUpHead gives up the head of sequence id held by a job that was never
 // stored: the sequence moves on as if it had ended.
-func (s *Store) release(ctx context.Context, id, jobID string) error {
+func (s *Store) giveUpHead(ctx context.Context, id, jobID string) error {
 	for i := 0; i < 16; i++ {
 		c, rev, err := s.cursor(ctx, id)
 		if err != nil || c == nil || c.GetHead() != jobID {
@@ -949,7 +949,7 @@ func (s *Store) repairHead(ctx context.Context, id string, c *cpibv1.SequenceCur
 		return s.ended(ctx, id, rec)
 	case errors.Is(err, ErrNotFound) && old && c.GetHeadSeq() == 0:
 		// A claim whose job was never stored (its submit failed).
-		return s.release(ctx, id, c.GetHead())
+		return s.giveUpHead(ctx, id, c.GetHead())
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return err
 	case !old || c.GetHeadSeq() == 0 || c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE:
