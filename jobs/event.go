@@ -119,7 +119,7 @@ func (s *Store) PublishEvent(ctx context.Context, rec *cpibv1.JobRecord, trace n
 	if u := rec.GetCallbackUrl(); u != "" {
 		msg.Header.Set(HeaderCallbackURL, u)
 	}
-	if _, err := s.res.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("%s.%d", rec.GetId(), rec.GetRun()))); err != nil {
+	if _, err := s.await(ctx, msg, jetstream.WithMsgID(rec.GetId()+"."+strconv.FormatUint(uint64(rec.GetRun()), 10))); err != nil {
 		return fmt.Errorf("%w: publish event %s: %w", ErrUnavailable, id, err)
 	}
 	return nil
