@@ -153,7 +153,52 @@ func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1
 // whether it did. A compare-and-set conflict (another job claimed it, or
 // the sequence moved) reports false: the job then waits on SEQ.
 func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool, error) {
+	if e, ok := s.cursors.get(id); ok && e.c != nil && e.c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
+		// The key was idle when this process last wrote or read it: claim
+		// it at that revision and, at the same time, look for a job of
+		// the key waiting on SEQ. A stale revision fails the write; a
+		// waiting job takes the claim back (the claimed job is not queued
+		// yet, so nothing ran out of order).
+		var last uint64
+		var lastErr error
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			last, lastErr = s.lastOnSeq(ctx, id)
+		}()
+		err := s.putCursor(ctx, id, s.claim(job, e.c), e.rev)
+		<-read
+		switch {
+		case errors.Is(err, ErrConflict):
+			// Stale: decide again from a fresh read below.
+		case err != nil:
+			return false, err
+		case lastErr == nil && last <= e.c.GetLastSeq():
+			return true, nil
+		default:
+			if gerr := s.giveUpHead(ctx, id, job.GetId()); gerr != nil {
+				return false, gerr
+			}
+			return false, lastErr
+		}
+	}
+	// Two reads at once: the cursor, and the key's last SEQ message (a
+	// direct get by the subject index). Both are read after this submit
+	// began, so a job of the key whose 202 came before is seen by one.
+	var (
+		last    uint64
+		lastErr error
+		read    = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		last, lastErr = s.lastOnSeq(ctx, id)
+	}()
 	c, rev, err := s.cursor(ctx, id)
+	<-read
+	if err == nil {
+		err = lastErr
+	}
 	if err != nil {
 		return false, err
 	}
@@ -163,19 +208,37 @@ func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool
 	if c != nil && c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 		return false, nil
 	}
-	waiting, _, err := s.live(ctx, id, c.GetLastSeq()+1)
-	if err != nil || waiting != nil {
-		return false, err
+	if last > c.GetLastSeq() {
+		// A job of the key waits on SEQ (or one that ended there is not
+		// deleted yet): this one goes behind it.
+		return false, nil
 	}
-	head := &cpibv1.SequenceCursor{
-		Client: job.GetClient(), Flow: job.GetFlow(), Key: job.GetOrderingKey(), Head: job.GetId(),
-		State: cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE, Since: timestamppb.New(s.cfg.Now()), LastSeq: c.GetLastSeq(),
-	}
-	err = s.putCursor(ctx, id, head, rev)
+	err = s.putCursor(ctx, id, s.claim(job, c), rev)
 	if errors.Is(err, ErrConflict) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// claim is the cursor that makes job the head of an idle key (c: its
+// idle cursor, or nil).
+func (s *Store) claim(job *cpibv1.Job, c *cpibv1.SequenceCursor) *cpibv1.SequenceCursor {
+	return &cpibv1.SequenceCursor{
+		Client: job.GetClient(), Flow: job.GetFlow(), Key: job.GetOrderingKey(), Head: job.GetId(),
+		State: cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE, Since: timestamppb.New(s.cfg.Now()), LastSeq: c.GetLastSeq(),
+	}
+}
+
+// lastOnSeq is the sequence of the key's last message on SEQ, 0 if none.
+func (s *Store) lastOnSeq(ctx context.Context, id string) (uint64, error) {
+	m, err := s.res.Seq.GetLastMsgForSubject(ctx, natsx.SequenceSubject(id))
+	switch {
+	case err == nil:
+		return m.Sequence, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, nil
+	}
+	return 0, fmt.Errorf("%w: read sequence %s: %w", ErrUnavailable, id, err)
 }
 
 // giveUpHead gives up the head of sequence id held by a job that was never
@@ -295,6 +358,7 @@ func (s *Store) proveSequenced(ctx context.Context, job *cpibv1.Job, trace nats.
 func (s *Store) cursor(ctx context.Context, id string) (*cpibv1.SequenceCursor, uint64, error) {
 	e, err := s.res.Cursors.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		s.cursors.forget(id)
 		return nil, 0, nil
 	}
 	if err != nil {
@@ -304,6 +368,7 @@ func (s *Store) cursor(ctx context.Context, id string) (*cpibv1.SequenceCursor, 
 	if err := proto.Unmarshal(e.Value(), c); err != nil {
 		return nil, 0, fmt.Errorf("jobs: decode sequence %s: %w", id, err)
 	}
+	s.cursors.put(id, c, e.Revision())
 	return c, e.Revision(), nil
 }
 
@@ -314,17 +379,21 @@ func (s *Store) putCursor(ctx context.Context, id string, c *cpibv1.SequenceCurs
 	if err != nil {
 		return fmt.Errorf("jobs: encode sequence: %w", err)
 	}
+	var n uint64
 	if rev == 0 {
-		_, err = s.res.Cursors.Create(ctx, id, b)
+		n, err = s.res.Cursors.Create(ctx, id, b)
 	} else {
-		_, err = s.res.Cursors.Update(ctx, id, b, rev)
+		n, err = s.res.Cursors.Update(ctx, id, b, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		s.cursors.forget(id)
 		return ErrConflict
 	}
 	if err != nil {
+		s.cursors.forget(id)
 		return fmt.Errorf("%w: write sequence %s: %w", ErrUnavailable, id, err)
 	}
+	s.cursors.put(id, c, n)
 	return nil
 }
 

@@ -121,6 +121,8 @@ type Store struct {
 	res    *natsx.Resources
 	cfg    Config
 	queues *queueCache
+	// cursors caches ordered sequences' cursors (sequence_cache.go).
+	cursors cursorCache
 }
 
 // NewStore returns a Store over the broker's JetStream resources.
