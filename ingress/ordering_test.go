@@ -248,10 +248,8 @@ func TestOrderingBlockSkipReplay(t *testing.T) {
 		t.Fatalf("blocked sequences: %s", r.Body)
 	}
 	seq := list.Items[0].ID
-	testkit.Eventually(t, 30*time.Second, "the blocked gauge", func() bool {
-		m := admin.Do(http.MethodGet, "/metrics", nil, nil)
-		return strings.Contains(string(m.Body), "cpibroker_sequences_blocked 1") ||
-			strings.Contains(string(m.Body), "cpibroker_sequences_blocked{otel_scope_name")
+	testkit.Eventually(t, 30*time.Second, "the blocked gauge at 1", func() bool {
+		return blockedGauge(admin) == "1"
 	})
 	// Another key runs while ORDER-7 is blocked.
 	if err := sys.Sim.SetFaults("Ordered", cpisim.Faults{}); err != nil {
@@ -308,6 +306,9 @@ func TestOrderingBlockSkipReplay(t *testing.T) {
 	if len(list.Items) != 0 {
 		t.Fatalf("still blocked: %s", r.Body)
 	}
+	testkit.Eventually(t, 30*time.Second, "the blocked gauge back at 0", func() bool {
+		return blockedGauge(admin) == "0"
+	})
 	if r := admin.Do(http.MethodPost, "/admin/v1/sequences/"+seq+"/skip", nil, nil); r.Status != http.StatusNotFound && r.Status != http.StatusConflict {
 		t.Fatalf("skip of an idle sequence: %d %s", r.Status, r.Body)
 	}
@@ -428,4 +429,17 @@ func TestOrderingClientDeleted(t *testing.T) {
 	if n := len(sys.Sim.Spans("Ordered")); n != 0 {
 		t.Fatalf("%d calls of a deleted client's ordered jobs", n)
 	}
+}
+
+// blockedGauge reads cpibroker_sequences_blocked from /metrics ("" when
+// absent).
+func blockedGauge(p *testkit.Partner) string {
+	m := p.Do(http.MethodGet, "/metrics", nil, nil)
+	for _, line := range strings.Split(string(m.Body), "\n") {
+		if strings.HasPrefix(line, "cpibroker_sequences_blocked") {
+			f := strings.Fields(line)
+			return f[len(f)-1]
+		}
+	}
+	return ""
 }
