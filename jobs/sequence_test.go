@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -232,5 +233,53 @@ func TestSequenceLostClaimRetried(t *testing.T) {
 	}
 	if info, err := e.res.Seq.Info(ctx); err != nil || info.State.Msgs != 0 {
 		t.Fatalf("the retried head also waits on SEQ (%d messages, %v)", info.State.Msgs, err)
+	}
+}
+
+// TestSequenceHeadNeverQueued: the writer that made a job the head dies
+// between the cursor write and the queue publish (here: the publish is
+// lost). The repair pass, once the head is older than its grace, finds no
+// queue message for it and queues it, under its ID.
+func TestSequenceHeadNeverQueued(t *testing.T) {
+	var lose atomic.Bool
+	e := newEnv(t, jobs.Config{Fault: func(subject string) jobs.Fault {
+		if lose.Load() && strings.HasPrefix(subject, "cpib.jobs.q.") {
+			return jobs.LoseMessage
+		}
+		return jobs.NoFault
+	}})
+	ctx := ctxT(t)
+	first := mustSubmit(t, e, ordered("1", "K")).Record.GetId()
+	second := mustSubmit(t, e, ordered("2", "K")).Record.GetId()
+	before := jobMsgs(t, e)
+	lose.Store(true)
+	if _, err := e.store.Cancel(ctx, "acme", first, nil); err != nil {
+		t.Fatal(err)
+	}
+	lose.Store(false)
+	seqID := natsx.SequenceID("acme", "orders", "K")
+	if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != second {
+		t.Fatalf("after the head's end: %+v %v, want head %s", q, err, second)
+	}
+	if n := jobMsgs(t, e); n != before {
+		t.Fatalf("the lost publish stored something: %d messages, want %d", n, before)
+	}
+	if _, err := e.store.RepairHeads(ctx, 0, 1000, time.Minute, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := jobMsgs(t, e); n != before {
+		t.Fatalf("queued within the grace: %d messages, want %d", n, before)
+	}
+	e.clock.Advance(2 * time.Minute)
+	for range 2 {
+		if _, err := e.store.RepairHeads(ctx, 0, 1000, time.Minute, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if job, _ := queued(t, e, "acme", "orders"); job.GetId() != second {
+		t.Fatalf("queued %s, want the head %s", job.GetId(), second)
+	}
+	if n := jobMsgs(t, e); n != before+1 {
+		t.Fatalf("%d messages after two repairs, want %d (the head once)", n, before+1)
 	}
 }
