@@ -75,7 +75,7 @@ func New(cfg Config, res *natsx.Resources, cat *catalog.Store) (*Deliverer, erro
 func (d *Deliverer) Run(ctx context.Context) error {
 	fan, err := d.res.JS.CreateOrUpdateConsumer(ctx, natsx.StreamEvents, jetstream.ConsumerConfig{
 		Durable:       fanoutConsumer,
-		FilterSubject: "cpib.events.>",
+		FilterSubject: natsx.EventsFilter,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       30 * time.Second,

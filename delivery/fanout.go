@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cpibroker/cpibroker/delivery/webhook"
@@ -59,10 +58,10 @@ func (d *Deliverer) fanout(ctx context.Context, cons jetstream.Consumer) error {
 // IDs are the Nats-Msg-Id, so a redelivered event makes no second task.
 func (d *Deliverer) fanoutOne(ctx context.Context, m jetstream.Msg) error {
 	h := m.Headers()
-	client := strings.TrimPrefix(m.Subject(), "cpib.events.")
+	client, isEvent := natsx.ParseEventSubject(m.Subject())
 	typ, eventID := h.Get(jobs.HeaderEventType), h.Get(jobs.HeaderEventID)
 	meta, err := m.Metadata()
-	if err != nil || eventID == "" || typ == "" {
+	if err != nil || !isEvent || eventID == "" || typ == "" {
 		d.cfg.Logger.Error("delivery: event without metadata or headers; skipped", "subject", m.Subject())
 		return m.Ack()
 	}

@@ -7,11 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"
-	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -131,8 +129,7 @@ func (s *Server) cancelJob(c *gin.Context) {
 	}
 	// The job.canceled event goes with it; if it cannot be published now,
 	// the dispatcher publishes it when it drops the job's message.
-	h := nats.Header{}
-	s.cfg.Propagator.Inject(c.Request.Context(), natsx.HeaderCarrier(h))
+	h := jobs.TraceHeader(c.Request.Context(), s.cfg.Propagator)
 	rec, err := s.deps.Jobs.Cancel(c, callerOf(c).client.ID, id, h)
 	if errors.Is(err, jobs.ErrEventPending) {
 		s.log.Warn("ingress: canceled event not published yet", "job_id", id, "err", err)

@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
-	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -53,11 +51,10 @@ func (s *Server) submit(c *gin.Context) {
 	}
 	span := trace.SpanFromContext(c.Request.Context())
 	span.SetAttributes(attribute.String("flow.id", flow.ID))
-	ctx, pub := s.tracer().Start(c.Request.Context(), "publish "+natsx.ConsumerSubject(natsx.KindQueue, cl.client.ID, flow.ID),
+	ctx, pub := s.tracer().Start(c.Request.Context(), "publish "+jobs.QueueDestination(cl.client.ID, flow.ID),
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("client.id", cl.client.ID), attribute.String("flow.id", flow.ID)))
-	sub.Trace = nats.Header{}
-	s.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(sub.Trace))
+	sub.Trace = jobs.TraceHeader(ctx, s.cfg.Propagator)
 	acc, err := s.deps.Jobs.Submit(ctx, sub)
 	if acc.Record != nil {
 		pub.SetAttributes(attribute.String("job.id", acc.Record.GetId()))

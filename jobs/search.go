@@ -92,7 +92,7 @@ func (s *Store) recentRecords(ctx context.Context, since time.Time, maxScan int)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: record stream: %w", err)
 	}
-	prefix := "$KV." + natsx.BucketJobs + "."
+	prefix := natsx.KVPrefix(natsx.BucketJobs)
 	scan := natsx.Scan{Filter: prefix + ">", Limit: maxScan, MaxScan: maxScan, Since: since}
 	if since.IsZero() && info.State.LastSeq > uint64(maxScan) {
 		scan.After = info.State.LastSeq - uint64(maxScan)

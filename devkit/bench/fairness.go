@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -73,7 +74,7 @@ func runFairness(ctx context.Context, cfg Config, dir string, payload []byte) (f
 		return out, err
 	}
 	out.bLost += lost
-	if info, err := sys.b.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter("cpib.jobs.q."+benchClient+".>")); err == nil {
+	if info, err := sys.b.Resources.Jobs.Info(ctx, jetstream.WithSubjectFilter(natsx.ConsumerSubject(natsx.KindQueue, benchClient, "*"))); err == nil {
 		out.aLeft = info.State.Msgs
 	}
 	logf(cfg.Progress, "bench: fairness: B p50 %.1f ms alone, %.1f ms under the flood (%d of A's jobs still queued)",

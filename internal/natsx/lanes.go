@@ -30,3 +30,16 @@ func ParseDeliverySubject(subject string) (client, lane string, ok bool) {
 	}
 	return parts[3], parts[4], true
 }
+
+// EventsFilter selects every client's job events (EventSubject).
+const EventsFilter = "cpib.events.>"
+
+// ParseEventSubject returns the client of an EventSubject.
+func ParseEventSubject(subject string) (client string, ok bool) {
+	client, ok = strings.CutPrefix(subject, "cpib.events.")
+	return client, ok && client != "" && !strings.Contains(client, ".")
+}
+
+// KVPrefix is the subject prefix of a key-value bucket's entries
+// ("$KV.<bucket>."), for reading a bucket's history as a stream.
+func KVPrefix(bucket string) string { return "$KV." + bucket + "." }

@@ -174,15 +174,19 @@ func deleted(t *testing.T, q Queue, k Key) {
 	var work workqueue.Work
 	got := make(chan string, 4)
 	reg := registry(t, q, &work, got)
-	reg.Reconcile(ctx)
+	done := make(chan struct{})
+	// The periodic reconcile, as in production: the runner of the deleted
+	// consumer may still be ending when one reconcile looks.
+	go func() { _ = reg.Run(ctx, 50*time.Millisecond, nil); close(done) }()
 	eventually(t, "runner started", func() bool { return reg.Running(q.Consumer(k)) })
 	// Deleted (another process retired it as idle) just as a message comes.
 	if err := q.JS.DeleteConsumer(ctx, q.Stream.CachedInfo().Config.Name, q.Consumer(k)); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, q, k, "late")
-	reg.Reconcile(ctx)
 	receive(t, got, "late")
+	cancel()
+	<-done
 	reg.StopAll()
 	work.Close()
 }
