@@ -248,6 +248,10 @@ func TestSlowReceiverDoesNotDelayFast(t *testing.T) {
 		t.Fatalf("fast receiver missed %v", want)
 	}
 	t.Logf("fast receiver had all %d events %s after the last submit; slow receiver holds %d requests", n, time.Since(start), inFlight.Load())
+	// The slow receiver's second request may still be on its way when the
+	// fast one has everything: wait for both of its slots to be taken,
+	// then no third request may come while they hang.
+	testkit.Eventually(t, 30*time.Second, "the slow receiver's 2 slots busy", func() bool { return inFlight.Load() == 2 })
 	if slow.count() > 2 || inFlight.Load() != 2 {
 		t.Fatalf("slow receiver: %d requests, %d in flight; want its 2 slots busy and the rest waiting", slow.count(), inFlight.Load())
 	}
