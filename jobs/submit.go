@@ -143,9 +143,10 @@ func (s *Store) message(ctx context.Context, sub Submission, id string, created,
 }
 
 // proveOrdered makes an idempotent replay of an ordered job that never
-// ran prove that its message is on its key's sequence (see
-// Store.proveSequenced): an ordered job keeps a record from its accept, so
-// finding the record proves nothing about the message.
+// ran prove that its message is stored (see Store.proveSequenced): a job
+// that waits on its key's sequence keeps a record from its accept, so
+// finding the record proves nothing about the message; a job that became
+// its key's head at once is proven by the cursor naming it.
 func (s *Store) proveOrdered(ctx context.Context, sub Submission, rec *cpibv1.JobRecord, body streamedBody) error {
 	if rec.GetOrderingKey() == "" || rec.GetStatus() != cpibv1.JobStatus_JOB_STATUS_QUEUED || rec.GetAttempts() != 0 {
 		s.dropObject(ctx, body.object)
