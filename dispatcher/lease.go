@@ -182,12 +182,22 @@ func (s *sched) housekeep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now, wall := s.now(), time.Now()
-	needed := map[*pool]bool{}
+	needed := map[*pool]bool{} // pools whose permits a waiter can use now
+	// kept are all pools a waiter holds, including those past the budget it
+	// is blocked on: such a pool is never forgotten, or the next pull of the
+	// key would make a second pool that shares this dispatcher's hold in KV
+	// and overwrites it (the first pool's permits would count as used, and
+	// the second would find the budget spent when it is not).
+	kept := map[*pool]bool{}
 	for w := range s.waiters {
+		blocked := false
 		for _, p := range w.pools {
-			needed[p] = true
+			kept[p] = true
+			if !blocked {
+				needed[p] = true
+			}
 			if p == w.blockedOn {
-				break // permits of later budgets are of no use to it now
+				blocked = true // permits of later budgets are of no use to it now
 			}
 		}
 		if w.blockedOn != nil && wall.Sub(w.blockedSince) >= markAfter && !w.marked {
@@ -209,7 +219,7 @@ func (s *sched) housekeep() {
 			s.exchangeLocked(p, 0, 0, now) // report used tokens, so the bucket refills
 		case p.spec.Kind == quota.Concurrency && p.held != p.avail+p.inUse && wall.Sub(p.lastSync) >= reportEvery:
 			s.exchangeLocked(p, 0, 0, now)
-		case p.avail == 0 && p.inUse == 0 && p.held == 0 && !needed[p] && wall.Sub(p.lastUsed) > time.Minute:
+		case p.avail == 0 && p.inUse == 0 && p.held == 0 && !kept[p] && wall.Sub(p.lastUsed) > time.Minute:
 			delete(s.pools, key)
 		}
 	}
