@@ -211,3 +211,36 @@ func TestVerifierConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyCacheKeyIsTheWholeToken: once a token is cached, a token with
+// the same header and claims but another signature (another key under our
+// kid, or altered signature bytes) is never answered from the cache.
+func TestVerifyCacheKeyIsTheWholeToken(t *testing.T) {
+	clock := newClock()
+	ours, priv := keyPair(t)
+	_, otherPriv := keyPair(t)
+	v := newVerifier(t, auth.NewStaticKeys(ours), clock, 0)
+	hdr, cl := goodHeader(ours.KID()), goodClaims()
+	good := craft(t, hdr, cl, edSigner(priv))
+	for range 2 { // cached from the first call on
+		if _, err := v.Verify(good); err != nil {
+			t.Fatalf("good token refused: %v", err)
+		}
+	}
+	parts := strings.Split(good, ".")
+	sig := []byte(parts[2])
+	// Another base64url character: other signature bytes, same length.
+	if sig[10] == 'A' {
+		sig[10] = 'B'
+	} else {
+		sig[10] = 'A'
+	}
+	for _, forged := range []string{
+		craft(t, hdr, cl, edSigner(otherPriv)),
+		parts[0] + "." + parts[1] + "." + string(sig),
+	} {
+		if _, err := v.Verify(forged); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Fatalf("forged token with the cached token's claims accepted: %v", err)
+		}
+	}
+}

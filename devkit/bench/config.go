@@ -103,7 +103,8 @@ type Config struct {
 	// Progress receives progress lines (stderr in the command). Default discard.
 	Progress io.Writer
 	// CPUProfile, when set, receives a CPU profile of the e2e phase
-	// (submits and drain).
+	// (submits and drain), else of the ordered phase, else of the accept
+	// phase.
 	CPUProfile io.Writer
 	// Logger receives the broker's and NATS server's logs. Default discard.
 	Logger *slog.Logger

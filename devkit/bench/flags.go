@@ -15,8 +15,9 @@ type Options struct {
 	Config Config
 	// JSON prints the report as JSON instead of a table.
 	JSON bool
-	// CPUProfile is the file for a CPU profile of the e2e phase (hidden
-	// flag --cpuprofile); empty means none.
+	// CPUProfile is the file for a CPU profile of the e2e phase, else the
+	// ordered, else the accept phase (hidden flag --cpuprofile); empty means
+	// none.
 	CPUProfile string
 }
 
@@ -51,7 +52,7 @@ func ParseArgs(args []string, out io.Writer) (Options, error) {
 	fs.IntVar(&o.Config.OrderedKeys, "ordered-keys", 1000, "ordered phase: how many Ordering-Keys")
 	fs.IntVar(&o.Config.OrderedPerKey, "ordered-per-key", 10, "ordered phase: jobs per key, submitted one after the other")
 	fs.StringVar(&o.Config.DataDir, "data-dir", "", "directory for the phases' data (default: a temporary directory, removed afterwards)")
-	fs.StringVar(&o.CPUProfile, hiddenFlag, "", "write a CPU profile of the e2e phase to this file")
+	fs.StringVar(&o.CPUProfile, hiddenFlag, "", "write a CPU profile of the e2e phase (else ordered, else accept) to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "Usage: cpibroker bench [flags]\n\nRuns the benchmark of DESIGN 10 in this process (embedded NATS, CPI simulator, loopback HTTP).\n\nFlags:")
 		printDefaults(fs, out)

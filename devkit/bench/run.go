@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 )
 
@@ -138,6 +139,13 @@ func runAccept(ctx context.Context, cfg Config, dir string, payload []byte) (loa
 	defer sys.stop()
 	client := newHTTPClient(cfg.Concurrency)
 	defer client.CloseIdleConnections()
+	if cfg.CPUProfile != nil && !cfg.runs(PhaseE2E) && !cfg.runs(PhaseOrdered) {
+		// The profile is the e2e (or ordered) phase's; without them, this phase's.
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return loadResult{}, fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res := runLoad(ctx, client, sys.target(payload), cfg.Concurrency, cfg.Duration, cfg.ProgressInterval, loadProgress(cfg.Progress, PhaseAccept, cfg.Duration))
 	if n := sys.sim.CallCount(benchIFlow); n > 0 {
 		logf(cfg.Progress, "bench: accept WARNING: %d CPI calls while dispatching was paused", n)
