@@ -202,3 +202,44 @@ func TestLongAttempt_written_running_refuses_cancel(t *testing.T) {
 		t.Fatalf("record written %d times, want 2 (running, then the outcome)", n)
 	}
 }
+
+// TestLongAttempt_running_write_with_lost_ack_still_ends: the running
+// write of a long call is stored but its acknowledgement is lost (as in a
+// node loss). The outcome's compare-and-set then finds the record moved by
+// the attempt's own start; it must still end the job, not drop the
+// outcome as if a cancel had won (the job stayed running with its message
+// acknowledged).
+func TestLongAttempt_running_write_with_lost_ack_still_ends(t *testing.T) {
+	lost := make(chan struct{})
+	var once sync.Once
+	sys := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
+		c.DispatcherConfig.RunningAfter = time.Millisecond
+		c.Jobs.AfterWrite = func(_, transition string) error {
+			if transition != jobs.TransitionStartAttempt {
+				return nil
+			}
+			err := errors.New("acknowledgement lost")
+			once.Do(func() { close(lost) })
+			return err
+		}
+	}})
+	flow := sys.AddFlow(cpisim.IFlow{ID: "LongLost", Name: "LongLost", Address: "/t/longlost", Faults: cpisim.Faults{Latency: 3 * time.Second}}, nil)
+	p := sys.Partner()
+	var j testkit.Job
+	p.Submit(flow, "text/plain", []byte("long"), nil).JSON(t, &j)
+	select {
+	case <-lost:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the running state was never written")
+	}
+	if done := p.WaitJob(j.ID, 30*time.Second); done.Status != "succeeded" || done.Attempts != 1 {
+		t.Fatalf("job ended %s after %d attempts", done.Status, done.Attempts)
+	}
+	waitQueueEmpty(t, sys)
+	if got := jobEvents(t, sys, j.ID); len(got) != 1 || got[0] != jobs.EventSucceeded {
+		t.Fatalf("events %v", got)
+	}
+	if n := sys.Sim.CallCount("LongLost"); n != 1 {
+		t.Fatalf("%d calls, want 1", n)
+	}
+}

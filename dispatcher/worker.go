@@ -475,8 +475,25 @@ func (d *Dispatcher) result(ctx context.Context, a *pulled, resp *cpiclient.Resp
 func (d *Dispatcher) finish(ctx context.Context, a *pulled, t jobs.Transition) error {
 	h := nats.Header{}
 	d.cfg.Propagator.Inject(ctx, natsx.HeaderCarrier(h))
+	outcome := t
 	rec, rev, t := a.outcome(t)
 	_, err := d.store.Apply(ctx, rec, rev, t, h)
+	if errors.Is(err, jobs.ErrConflict) {
+		// The attempt's own start may be what moved the record: a running
+		// write whose acknowledgement was lost (a node loss, a timeout)
+		// stands although it reported a failure. Then the record is
+		// running, owned by this message, with this attempt counted, and
+		// the outcome applies to it; dropped, the job would stay running
+		// with its message acknowledged.
+		cur, curRev, gerr := d.store.Get(ctx, a.job.GetId())
+		if gerr != nil && !errors.Is(gerr, jobs.ErrNotFound) {
+			return gerr
+		}
+		if gerr == nil && ownStart(cur, a) {
+			rec, rev, t = cur, curRev, outcome
+			_, err = d.store.Apply(ctx, rec, rev, t, h)
+		}
+	}
 	if errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrInvalidTransition) {
 		// Another delivery ended this run first (ours is a duplicate), or
 		// the partner canceled it during a call too short to be written
@@ -498,6 +515,13 @@ func (d *Dispatcher) finish(ctx context.Context, a *pulled, t jobs.Transition) e
 	d.logFinished(ctx, a, st, a.rec.GetError())
 	a.span.SetAttributes(attribute.String("job.status", jobs.StatusName(st)))
 	return a.msg.Ack()
+}
+
+// ownStart reports whether cur is the start of a's attempt as written:
+// running, owned by a's message, with a's attempt counted.
+func ownStart(cur *cpibv1.JobRecord, a *pulled) bool {
+	return cur.GetStatus() == cpibv1.JobStatus_JOB_STATUS_RUNNING && jobs.Owns(cur, a.job, a.seq) &&
+		cur.GetAttempts() == a.rec.GetAttempts()
 }
 
 // flowURL is the iFlow endpoint, with the Flow-Path sub-path for /*

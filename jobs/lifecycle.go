@@ -374,6 +374,11 @@ func (s *Store) Apply(ctx context.Context, rec *cpibv1.JobRecord, rev uint64, t 
 	if err != nil {
 		return 0, err
 	}
+	if s.cfg.AfterWrite != nil {
+		if err := s.cfg.AfterWrite(next.GetId(), t.Name); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
 	proto.Reset(rec)
 	proto.Merge(rec, next)
 	if !Terminal(rec.GetStatus()) {

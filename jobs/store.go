@@ -56,6 +56,11 @@ type Config struct {
 	// and is returned. The injection point of crash-window tests; nil in
 	// production.
 	BeforeWrite func(id, transition string) error
+	// AfterWrite, when set, is called after every record write of a
+	// transition that JetStream stored; an error is returned as if the
+	// write's acknowledgement had been lost (the write stands). The
+	// injection point of lost-acknowledgement tests; nil in production.
+	AfterWrite func(id, transition string) error
 }
 
 func (c *Config) setDefaults() {
