@@ -198,9 +198,11 @@ func (s *sched) dispatchLocked() {
 				w.blockedSince = time.Now()
 			}
 			w.blockedOn = block
-			if !w.counted && !block.busy {
-				// A real wait: the budget is spent, not merely being
-				// fetched (permits on their way from KV are no wait).
+			if !w.counted && !block.busy && (block.spent || block.spec.Limit == 0) {
+				// A real wait: the budget is spent (KV granted fewer than
+				// asked, or it is zero), not merely being fetched (permits
+				// on their way from KV are no wait) or cooling down after
+				// a failed exchange.
 				s.quotaWaits.Add(1)
 				w.counted = true
 			}

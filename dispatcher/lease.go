@@ -21,7 +21,12 @@ type pool struct {
 	window time.Time // Allow: the window avail belongs to
 	until  time.Time // the hold is void after this (budget clock)
 
-	busy      bool      // an exchange with KV is under way
+	busy bool // an exchange with KV is under way
+	// spent says the last ask for permits got fewer than it asked: the
+	// budget is spent until notBefore. A pool without permits that is not
+	// spent (its lease expired, its fetch failed and cools down) is no
+	// quota wait.
+	spent     bool
 	notBefore time.Time // budget clock: no point asking before this
 	cool      time.Time // wall clock: pause between empty answers
 	lastUsed  time.Time // wall clock
@@ -54,7 +59,7 @@ func (s *sched) poolLocked(key string, spec quota.Spec) *pool {
 		s.pools[key] = p
 	}
 	if p.spec != spec {
-		p.spec, p.notBefore, p.cool = spec, time.Time{}, time.Time{}
+		p.spec, p.notBefore, p.cool, p.spent = spec, time.Time{}, time.Time{}, false
 	}
 	return p
 }
@@ -147,6 +152,9 @@ func (s *sched) exchangeLocked(p *pool, want, ret int, now time.Time) {
 		}
 		s.log.Debug("dispatcher: quota exchange", "budget", key, "keep", req.Keep, "return", req.Return, "want", req.Want, "got", g.Got, "avail", p.avail, "in_use", p.inUse)
 		p.until = g.Until
+		if want > 0 && p.spec == spec {
+			p.spent = g.Got < want
+		}
 		if g.Got < want && p.spec == spec { // a newer spec is not bound by this answer
 			p.notBefore = g.Next
 			p.cool = time.Now().Add(emptyCool)
