@@ -81,7 +81,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				defer r.unclaim(p.ID)
-				if _, err := r.once(ctx, p.ID, true); err != nil && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
+				if _, err := r.onceClaimed(ctx, p.ID, true); err != nil && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
 					r.cfg.Log.Warn("discovery failed", "provider", p.ID, "err", err)
 				}
 			}()
@@ -174,10 +174,24 @@ func (r *Runner) Rediscover(ctx context.Context, provider string) error {
 // has just discovered the provider.
 var errNotDue = fmt.Errorf("%w: not due", ErrBusy)
 
-// once runs one discovery under the provider's lease; ErrBusy when the
-// lease is held. A periodic run (onlyIfDue) checks again under the lease
-// that the provider is due, so two processes never run the same period.
+// once runs one discovery of the provider; ErrBusy when one is running
+// in this process or elsewhere. The lease alone does not exclude this
+// process's own discoveries (its holder may take over its own lease), so
+// the provider is claimed here first: two discoveries of a provider that
+// overlap would each retire the flows the other created.
 func (r *Runner) once(ctx context.Context, provider string, onlyIfDue bool) (Result, error) {
+	if !r.claim(provider) {
+		return Result{}, ErrBusy
+	}
+	defer r.unclaim(provider)
+	return r.onceClaimed(ctx, provider, onlyIfDue)
+}
+
+// onceClaimed runs one discovery of a provider this process has claimed,
+// under the provider's lease; ErrBusy when the lease is held. A periodic
+// run (onlyIfDue) checks again under the lease that the provider is due,
+// so two processes never run the same period.
+func (r *Runner) onceClaimed(ctx context.Context, provider string, onlyIfDue bool) (Result, error) {
 	var res Result
 	err := r.cfg.Leases.Do(ctx, leaseName(provider), func(ctx context.Context) error {
 		if p, ok := r.cfg.Store.Provider(provider); onlyIfDue && ok && !r.due(ctx, p) {
