@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -160,6 +161,46 @@ func (s *Store) RetireProviderFlows(ctx context.Context, provider string, keep f
 			}
 			return nil
 		}); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// errFlowChanged: the stored flow is no longer the one the caller read.
+var errFlowChanged = errors.New("flow changed since it was read")
+
+// RetireFlowsUnchanged marks each of flows unavailable as
+// RetireProviderFlows does, but only while its stored record is still the
+// one given (as read from this store): a flow written since, by an admin,
+// another process or a deployment, is left alone. Discovery retires with
+// it the flows it read before listing the tenant, so a flow created or
+// changed after the listing is not retired by a listing that predates it.
+// It returns how many flows it marked.
+func (s *Store) RetireFlowsUnchanged(ctx context.Context, flows []Flow) (int, error) {
+	n := 0
+	var errs []error
+	for _, f := range flows {
+		if f.Status == FlowUnavailable {
+			continue
+		}
+		want, err := json.Marshal(f)
+		if err != nil {
+			return n, fmt.Errorf("catalog: encode flow %s: %w", f.ID, err)
+		}
+		_, err = s.UpdateFlow(ctx, f.ID, func(g *Flow) error {
+			if got, err := json.Marshal(*g); err != nil || !bytes.Equal(got, want) {
+				return errFlowChanged
+			}
+			g.AvailableStatus, g.Status = g.Status, FlowUnavailable
+			return nil
+		})
+		switch {
+		case errors.Is(err, errFlowChanged) || errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
 			errs = append(errs, err)
 			continue
 		}

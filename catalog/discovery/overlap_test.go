@@ -43,17 +43,11 @@ func (g *listingGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(req)
 }
 
-// TestNoOverlappingDiscoveriesInOneProcess: a discovery asked for while
-// another of the same provider runs in this process (a Rediscover after a
-// 404, the admin API's Discover, the periodic run after a PATCH) does not
-// run alongside it. The lease does not exclude this process's own holder,
-// and two overlapping discoveries each retired the flows the other had
-// just created: a flow submitted to right after the demo setup answered
-// 409 flow_unavailable.
-func TestNoOverlappingDiscoveriesInOneProcess(t *testing.T) {
+// gatedRunner is a store and a runner whose HTTP goes through gate.
+func gatedRunner(t *testing.T, gate *listingGate) (*catalog.Store, *discovery.Runner) {
+	t.Helper()
 	_, _, res := testkit.NATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	sim := startSim(t, cpisim.Config{}, cpisim.DemoIFlows()...)
 	st := catalog.NewStore(res.Catalog, res.Clients, testkit.Logger(t))
 	done := make(chan struct{})
 	go func() { _ = st.Run(ctx); close(done) }()
@@ -63,7 +57,6 @@ func TestNoOverlappingDiscoveriesInOneProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := &listingGate{entered: make(chan struct{}), release: make(chan struct{})}
 	r, err := discovery.New(discovery.Config{
 		Store: st, KV: res.Catalog, Leases: lm, HTTP: &http.Client{Transport: gate, Timeout: time.Minute},
 		Log: testkit.Logger(t),
@@ -71,6 +64,89 @@ func TestNoOverlappingDiscoveriesInOneProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, r
+}
+
+// TestFlowWrittenDuringListingNotRetired: a discovery retires only the
+// flows it read before listing the tenant, and only while they are
+// unchanged: a flow published while the listing is read (an iFlow
+// deployed and its flow put right after the artifacts were listed), or a
+// flow written meanwhile, stays as it is; a flow whose artifact is gone
+// and that nobody touched is retired.
+func TestFlowWrittenDuringListingNotRetired(t *testing.T) {
+	ctx := context.Background()
+	gate := &listingGate{entered: make(chan struct{}), release: make(chan struct{})}
+	st, r := gatedRunner(t, gate)
+	sim := startSim(t, cpisim.Config{}, cpisim.DemoIFlows()...)
+	putProvider(t, st, cpiProvider("acme", sim))
+	put := func(id, artifact, addr string) {
+		t.Helper()
+		f := catalog.Flow{ID: id, Provider: "acme", ArtifactID: artifact, Address: addr, Title: artifact,
+			URL: sim.URL() + "/http" + addr, Status: catalog.FlowEnabled, Policy: catalog.DefaultPolicy()}
+		if err := st.PutFlow(ctx, f, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("acme-gone", "Gone", "/gone")          // not deployed, untouched: retired
+	put("acme-touched", "Touched", "/touched") // not deployed, written during the listing
+
+	first := make(chan error, 1)
+	var res discovery.Result
+	go func() {
+		var err error
+		res, err = r.Discover(ctx, "acme")
+		first <- err
+	}()
+	select {
+	case <-gate.entered: // the artifacts are listed; the endpoints are being read
+	case err := <-first:
+		t.Fatalf("discovery ended before reading the listing: %v", err)
+	}
+	if err := sim.Deploy(cpisim.IFlow{ID: "Late", Address: "/late"}); err != nil {
+		t.Fatal(err)
+	}
+	put("acme-late", "Late", "/late")
+	if _, err := st.UpdateFlow(ctx, "acme-touched", func(f *catalog.Flow) error {
+		f.Title = "Touched by an admin"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.release)
+	if err := <-first; err != nil || !res.OK || res.Unavailable != 1 {
+		t.Fatalf("discovery: %+v %v", res, err)
+	}
+	for id, want := range map[string]string{
+		"acme-gone": catalog.FlowUnavailable, "acme-late": catalog.FlowEnabled, "acme-touched": catalog.FlowEnabled,
+	} {
+		if f := flow(t, st, id); f.Status != want {
+			t.Errorf("flow %s: status %s, want %s", id, f.Status, want)
+		}
+	}
+	// The next discovery judges them by a listing that includes them.
+	if res = discover(t, &node{store: st, runner: r}, "acme"); res.Unavailable != 1 {
+		t.Fatalf("second discovery: %+v", res)
+	}
+	if f := flow(t, st, "acme-touched"); f.Status != catalog.FlowUnavailable {
+		t.Fatalf("acme-touched after the second discovery: %+v", f)
+	}
+	if f := flow(t, st, "acme-late"); f.Status != catalog.FlowEnabled {
+		t.Fatalf("acme-late after the second discovery: %+v", f)
+	}
+}
+
+// TestNoOverlappingDiscoveriesInOneProcess: a discovery asked for while
+// another of the same provider runs in this process (a Rediscover after a
+// 404, the admin API's Discover, the periodic run after a PATCH) does not
+// run alongside it. The lease does not exclude this process's own holder,
+// and two overlapping discoveries each retired the flows the other had
+// just created: a flow submitted to right after the demo setup answered
+// 409 flow_unavailable.
+func TestNoOverlappingDiscoveriesInOneProcess(t *testing.T) {
+	ctx := context.Background()
+	gate := &listingGate{entered: make(chan struct{}), release: make(chan struct{})}
+	st, r := gatedRunner(t, gate)
+	sim := startSim(t, cpisim.Config{}, cpisim.DemoIFlows()...)
 	putProvider(t, st, cpiProvider("acme", sim))
 
 	type outcome struct {

@@ -220,6 +220,10 @@ func (r *Runner) discover(ctx context.Context, id string) (Result, error) {
 	res := Result{Provider: id, StartedAt: r.cfg.Now(), Config: configHash(p)}
 	var eps []endpoint
 	var err error
+	// The flows as they were before the listing: only these may be
+	// retired, so a flow put meanwhile (a deployment published by hand,
+	// another process) is not retired by a listing that predates it.
+	before := r.cfg.Store.ProviderFlows(id)
 	prog := r.newProgress(id, res.StartedAt)
 	defer prog.done(ctx)
 	if p.Type == catalog.ProviderHTTP {
@@ -230,7 +234,7 @@ func (r *Runner) discover(ctx context.Context, id string) (Result, error) {
 	}
 	if err == nil {
 		var sum Summary
-		sum, err = r.apply(ctx, p, eps)
+		sum, err = r.apply(ctx, p, eps, before)
 		sum.Skipped += res.Skipped
 		res.Summary = sum
 	}

@@ -31,8 +31,9 @@ type Summary struct {
 }
 
 // apply brings the provider's flows in line with the entry points it
-// serves now.
-func (r *Runner) apply(ctx context.Context, p catalog.Provider, eps []endpoint) (Summary, error) {
+// serves now. before are the provider's flows as read before the listing:
+// only those, and only while unchanged since, are retired when not served.
+func (r *Runner) apply(ctx context.Context, p catalog.Provider, eps []endpoint, before []catalog.Flow) (Summary, error) {
 	st := r.cfg.Store
 	sum := Summary{Endpoints: len(eps)}
 	// Flows without an artifact were declared by hand (a seed, for a
@@ -102,8 +103,11 @@ func (r *Runner) apply(ctx context.Context, p catalog.Provider, eps []endpoint) 
 		sum.Added++
 	}
 	// Flows no longer deployed (a flow without an artifact was not
-	// discovered, so discovery does not retire it).
-	retired, err := st.RetireProviderFlows(ctx, p.ID, func(f catalog.Flow) bool { return f.ArtifactID == "" || matched[f.ID] })
+	// discovered, so discovery does not retire it). A flow created or
+	// written after the listing began is not known to be gone: the next
+	// discovery judges it.
+	stale := slices.DeleteFunc(before, func(f catalog.Flow) bool { return f.ArtifactID == "" || matched[f.ID] })
+	retired, err := st.RetireFlowsUnchanged(ctx, stale)
 	sum.Unavailable += retired
 	if err != nil {
 		errs = append(errs, err)
