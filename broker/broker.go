@@ -65,6 +65,9 @@ type Broker struct {
 	Metrics        *metrics.Metrics
 	MetricsHandler http.Handler
 	Backlog        *metrics.BacklogSampler
+	// Moved is what the start's upgrade step moved from the previous
+	// release's queue subjects (jobs.Store.MoveLegacyJobs).
+	Moved jobs.Moved
 	// OpsAddr is the admin listener of a process without the ingress role
 	// (nil otherwise: the ingress serves its own).
 	OpsAddr net.Addr
@@ -127,6 +130,12 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if b.Jobs, err = jobs.NewStore(b.Resources, jc); err != nil {
 		return nil, err
+	}
+	// Upgrade step: job messages the previous release queued on subjects
+	// without the job ID are moved to today's subjects before anything
+	// dispatches.
+	if b.Moved, err = b.Jobs.MoveLegacyJobs(ctx); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if err := metrics.ObserveSequences(b.meters, b.Jobs.BlockedSequences, b.Config.BacklogTTL); err != nil {
 		return nil, err
