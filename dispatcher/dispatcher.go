@@ -116,7 +116,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// advertised and, as a backstop, at every ReconcileInterval.
 	g.Go(func() error { return d.queues.Run(gctx, d.cfg.ReconcileInterval, adv) })
 	err = g.Wait()
+	// The pullers stop (a long poll ends with its context) before the
+	// work drains: a job a puller still hands over is handed back.
 	d.queues.StopAll()
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Grace)
+	if !d.queues.Wait(wctx) {
+		d.cfg.Logger.Warn("dispatcher: pullers still running after the grace period")
+	}
+	wcancel()
 	done := d.work.Drain()
 	select {
 	case <-done:

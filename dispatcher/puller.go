@@ -149,7 +149,10 @@ func (p *puller) fetchNoWait(g *grant) (int, error) {
 // handed back to JetStream, where it waits; the loop then waits for the
 // budget before pulling again.
 func (p *puller) longPoll(ctx context.Context, c catalog.Client, f catalog.Flow) (int, error) {
-	batch, err := p.cons.Fetch(1, jetstream.FetchMaxWait(p.d.cfg.IdleWait))
+	// The poll ends with ctx: a shutdown does not wait out IdleWait.
+	fctx, fcancel := context.WithTimeout(ctx, p.d.cfg.IdleWait)
+	defer fcancel()
+	batch, err := p.cons.Fetch(1, jetstream.FetchContext(fctx))
 	if err != nil {
 		return 0, err
 	}

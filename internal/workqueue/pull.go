@@ -70,7 +70,9 @@ func (p *Puller) Run() {
 		case <-ctx.Done():
 			return
 		}
-		batch, err := cfg.Consumer.Fetch(1, jetstream.FetchMaxWait(cfg.IdleWait))
+		// The pull ends with ctx: a shutdown does not wait out IdleWait.
+		fctx, fcancel := context.WithTimeout(ctx, cfg.IdleWait)
+		batch, err := cfg.Consumer.Fetch(1, jetstream.FetchContext(fctx))
 		got := false
 		if err == nil {
 			for m := range batch.Messages() {
@@ -89,6 +91,7 @@ func (p *Puller) Run() {
 			}
 			err = batch.Error()
 		}
+		fcancel()
 		if got {
 			idleSince = cfg.Now()
 			backoff.Reset()
@@ -98,7 +101,8 @@ func (p *Puller) Run() {
 		switch {
 		case Gone(err):
 			return
-		case err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil:
+		case err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) &&
+			!errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			backoff.Wait(ctx)
 		case cfg.Now().Sub(idleSince) > cfg.IdleTTL && cfg.Retire(ctx, len(p.slots) > 0):
 			return

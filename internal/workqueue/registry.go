@@ -57,6 +57,8 @@ type Registry struct {
 	mu      sync.Mutex
 	runners map[string]Runner
 	retired map[string]time.Time // retired here → watched until
+	stopped bool                 // StopAll was called: no runner starts any more
+	wg      sync.WaitGroup       // the runners' goroutines
 }
 
 // NewRegistry returns an empty registry.
@@ -89,7 +91,7 @@ func (r *Registry) Start(ctx context.Context, name string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, running := r.runners[name]; running || ctx.Err() != nil {
+	if _, running := r.runners[name]; running || r.stopped || ctx.Err() != nil {
 		return
 	}
 	c, err := r.cfg.Stream.Consumer(ctx, name)
@@ -98,7 +100,9 @@ func (r *Registry) Start(ctx context.Context, name string) {
 	}
 	run := r.cfg.NewRunner(ctx, name, c)
 	r.runners[name] = run
+	r.wg.Add(1)
 	go func() {
+		defer r.wg.Done()
 		run.Run()
 		r.mu.Lock()
 		if r.runners[name] == run {
@@ -215,13 +219,31 @@ func (r *Registry) Run(ctx context.Context, every time.Duration, adv <-chan stri
 	}
 }
 
-// StopAll stops every runner (they end on their own; Work waits for the
-// messages they started).
+// StopAll stops every runner and lets no new one start (a repair or an
+// advisory that comes after it starts nothing). The runners end on their
+// own: Wait waits for them, and Work waits for the messages they started.
 func (r *Registry) StopAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stopped = true
 	for _, run := range r.runners {
 		run.Stop()
+	}
+}
+
+// Wait waits until every runner started here has returned, or until ctx
+// ends; it reports whether they all did.
+func (r *Registry) Wait(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

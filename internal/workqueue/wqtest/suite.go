@@ -140,6 +140,21 @@ func orphan(t *testing.T, q Queue, k Key) {
 		t.Error("no runner for the repaired consumer")
 	}
 	reg.StopAll()
+	// The runners have returned once Wait does (a pull ends with its
+	// context, not after IdleWait), and a stopped registry starts none.
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	if !reg.Wait(wctx) {
+		t.Fatal("runners still running 5s after StopAll")
+	}
+	if reg.Len() != 0 {
+		t.Errorf("%d runners left after Wait", reg.Len())
+	}
+	reg.Start(ctx, q.Consumer(k))
+	reg.Reconcile(ctx)
+	if reg.Len() != 0 {
+		t.Error("a stopped registry started a runner")
+	}
 	work.Close()
 }
 
