@@ -13,6 +13,7 @@ import (
 	"github.com/cpibroker/cpibroker/dispatcher/state"
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
 	"github.com/cpibroker/cpibroker/internal/natsx"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
@@ -88,21 +89,28 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg, p *puller, adm
 		return
 	}
 	ctx = d.cfg.Propagator.Extract(ctx, natsx.HeaderCarrier(m.Headers()))
-	ctx, span := d.tracer.Start(ctx, "dispatch "+job.GetFlow(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			attribute.String("job.id", job.GetId()), attribute.String("client.id", job.GetClient()),
-			attribute.String("flow.id", job.GetFlow()), attribute.Int("run", int(job.GetRun())),
-			attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
-			// How long the job waited in JetStream (quota, concurrency,
-			// breaker, backlog or backoff) before this attempt.
-			attribute.Int64("queue.wait_ms", time.Since(meta.Timestamp).Milliseconds()),
-		))
-	defer span.End()
-	if t := adm.waited(); t != nil {
-		// The pull waited for a budget (the job meanwhile in JetStream).
-		span.AddEvent("quota_wait", trace.WithAttributes(
-			attribute.String("reason", t.waited), attribute.Int64("wait_ms", t.waitedFor.Milliseconds())))
+	var span trace.Span
+	if telemetry.Enabled(d.cfg.TracerProvider) {
+		ctx, span = d.tracer.Start(ctx, "dispatch "+job.GetFlow(),
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(
+				attribute.String("job.id", job.GetId()), attribute.String("client.id", job.GetClient()),
+				attribute.String("flow.id", job.GetFlow()), attribute.Int("run", int(job.GetRun())),
+				attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
+				// How long the job waited in JetStream (quota, concurrency,
+				// breaker, backlog or backoff) before this attempt.
+				attribute.Int64("queue.wait_ms", time.Since(meta.Timestamp).Milliseconds()),
+			))
+		defer span.End()
+		if t := adm.waited(); t != nil {
+			// The pull waited for a budget (the job meanwhile in JetStream).
+			span.AddEvent("quota_wait", trace.WithAttributes(
+				attribute.String("reason", t.waited), attribute.Int64("wait_ms", t.waitedFor.Milliseconds())))
+		}
+	} else {
+		// Tracing off: no span to name and describe. The job's incoming
+		// trace context still travels on, as a non-recording span.
+		span = trace.SpanFromContext(ctx)
 	}
 	a.seq, a.job, a.span = meta.Sequence.Stream, job, span
 	stopProgress := d.keepAlive(m)

@@ -144,7 +144,7 @@ func (s *Server) grantedFlow(cl caller, id string) (catalog.Flow, *apiError) {
 	if !catalog.ValidID(id) {
 		return catalog.Flow{}, problem(http.StatusBadRequest, "invalid_name", "flow IDs match ^[a-z0-9][a-z0-9-]{0,62}$")
 	}
-	notFound := problem(http.StatusNotFound, "flow_not_found", "no such flow")
+	notFound := func() *apiError { return problem(http.StatusNotFound, "flow_not_found", "no such flow") }
 	if !cl.client.Granted(id) || !cl.principal.AllowsFlow(id) {
 		reason := "flow not granted"
 		if cl.client.Granted(id) {
@@ -154,11 +154,11 @@ func (s *Server) grantedFlow(cl caller, id string) (catalog.Flow, *apiError) {
 			Actor: cl.client.ID, Action: audit.ActionAuthzDenied, Target: "flow:" + id, Source: cl.source,
 			Outcome: audit.OutcomeFailure, Detail: reason,
 		})
-		return catalog.Flow{}, notFound
+		return catalog.Flow{}, notFound()
 	}
 	f, ok := s.deps.Catalog.Flow(id)
 	if !ok {
-		return catalog.Flow{}, notFound
+		return catalog.Flow{}, notFound()
 	}
 	return f, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/catalog"
+	"github.com/cpibroker/cpibroker/internal/telemetry"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/gin-gonic/gin"
@@ -49,18 +50,26 @@ func (s *Server) submit(c *gin.Context) {
 		writeProblem(c, perr)
 		return
 	}
-	span := trace.SpanFromContext(c.Request.Context())
-	span.SetAttributes(attribute.String("flow.id", flow.ID))
-	ctx, pub := s.tracer().Start(c.Request.Context(), "publish "+jobs.QueueDestination(cl.client.ID, flow.ID),
-		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("client.id", cl.client.ID), attribute.String("flow.id", flow.ID)))
+	ctx := c.Request.Context()
+	var span, pub trace.Span
+	if telemetry.Enabled(s.cfg.TracerProvider) {
+		// The producer span; skipped, with its names and attributes, when
+		// tracing is off (an incoming trace context still travels).
+		span = trace.SpanFromContext(ctx)
+		span.SetAttributes(attribute.String("flow.id", flow.ID))
+		ctx, pub = s.tracer().Start(ctx, "publish "+jobs.QueueDestination(cl.client.ID, flow.ID),
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("client.id", cl.client.ID), attribute.String("flow.id", flow.ID)))
+	}
 	sub.Trace = jobs.TraceHeader(ctx, s.cfg.Propagator)
 	acc, err := s.deps.Jobs.Submit(ctx, sub)
-	if acc.Record != nil {
-		pub.SetAttributes(attribute.String("job.id", acc.Record.GetId()))
-		span.SetAttributes(attribute.String("job.id", acc.Record.GetId()))
+	if pub != nil {
+		if acc.Record != nil {
+			pub.SetAttributes(attribute.String("job.id", acc.Record.GetId()))
+			span.SetAttributes(attribute.String("job.id", acc.Record.GetId()))
+		}
+		pub.End()
 	}
-	pub.End()
 	if errors.Is(err, jobs.ErrBodyRead) {
 		writeProblem(c, s.bodyProblem(err))
 		return
@@ -94,10 +103,9 @@ func (s *Server) submit(c *gin.Context) {
 // submission validates the request into a jobs.Submission.
 func (s *Server) submission(c *gin.Context, cl caller, flow catalog.Flow) (jobs.Submission, *apiError) {
 	r := c.Request
-	tooLarge := problem(http.StatusRequestEntityTooLarge, "payload_too_large",
-		"the payload exceeds "+strconv.FormatInt(s.cfg.MaxPayload, 10)+" bytes")
 	if r.ContentLength > s.cfg.MaxPayload {
-		return jobs.Submission{}, tooLarge
+		return jobs.Submission{}, problem(http.StatusRequestEntityTooLarge, "payload_too_large",
+			"the payload exceeds "+strconv.FormatInt(s.cfg.MaxPayload, 10)+" bytes")
 	}
 	sub := jobs.Submission{
 		Client: cl.client.ID, Flow: flow.ID,

@@ -286,13 +286,13 @@ func (s *Store) appendOrdered(pctx, ctx context.Context, id string, job *cpibv1.
 	recAck, recErr := s.res.JS.PublishMsgAsync(recMsg, jetstream.WithExpectLastSequencePerSubject(0))
 	msgErr := error(errLost)
 	if msgAck != nil {
-		_, msgErr = awaitAck(pctx, msgAck)
+		_, msgErr = awaitAck(pctx, msgAck, s.cfg.StoreTimeout)
 	}
 	if fault != NoFault && msgErr == nil {
 		msgErr = errLost
 	}
 	if recErr == nil {
-		_, recErr = awaitAck(pctx, recAck)
+		_, recErr = awaitAck(pctx, recAck, s.cfg.StoreTimeout)
 	}
 	if isWrongLastSeq(recErr) {
 		if _, _, err := s.Get(pctx, job.GetId()); err == nil {

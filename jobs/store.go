@@ -304,9 +304,7 @@ func (s *Store) await(ctx context.Context, msg *nats.Msg, opts ...jetstream.Publ
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-	defer cancel()
-	return awaitAck(ctx, f)
+	return awaitAck(ctx, f, s.cfg.StoreTimeout)
 }
 
 // mutate reads a record, applies fn and writes it back with

@@ -173,8 +173,6 @@ func ResultObject(id string, run uint32) string { return fmt.Sprintf("%s/result.
 // run, and a retry with the same Idempotency-Key finds it (Get) or, if it
 // is not there, publishes it again under the same ID.
 func (s *Store) publish(ctx context.Context, job *cpibv1.Job, trace nats.Header) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-	defer cancel()
 	jb, err := proto.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("jobs: encode job: %w", err)
@@ -190,7 +188,11 @@ func (s *Store) publish(ctx context.Context, job *cpibv1.Job, trace nats.Header)
 	case !refused(err) && !sendFailed(err):
 		return fmt.Errorf("%w: %w: publish job: %w", ErrUnavailable, ErrUnconfirmed, err)
 	}
-	s.dropObject(ctx, job.GetPayloadObject())
+	if obj := job.GetPayloadObject(); obj != "" {
+		dctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+		s.dropObject(dctx, obj)
+		cancel()
+	}
 	return fmt.Errorf("%w: publish job: %w", ErrUnavailable, err)
 }
 
@@ -215,7 +217,7 @@ func (s *Store) publishJob(ctx context.Context, msg *nats.Msg, id string) (*jets
 		// buffer) or the client stalled.
 		return nil, &sendError{err}
 	}
-	ack, err := awaitAck(ctx, f)
+	ack, err := awaitAck(ctx, f, s.cfg.StoreTimeout)
 	if fault == LoseAck && err == nil {
 		return nil, errLost
 	}
@@ -241,7 +243,13 @@ func refused(err error) bool {
 	return errors.As(err, &apiErr) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
-func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+// awaitAck waits for a publish's acknowledgement, at most timeout or
+// until ctx ends (context.DeadlineExceeded, or ctx's error). A timer
+// rather than a derived context: this runs for every write of every job,
+// and a context with a deadline costs a registration with its parent.
+func awaitAck(ctx context.Context, f jetstream.PubAckFuture, timeout time.Duration) (*jetstream.PubAck, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case ack := <-f.Ok():
 		return ack, nil
@@ -249,6 +257,8 @@ func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck,
 		return nil, err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-t.C:
+		return nil, context.DeadlineExceeded
 	}
 }
 
