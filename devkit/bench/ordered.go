@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cpibroker/cpibroker/devkit/cpisim"
+	"github.com/cpibroker/cpibroker/internal/natsx"
 )
 
 // PhaseOrdered submits OrderedKeys × OrderedPerKey jobs with an
@@ -43,6 +44,15 @@ type Ordered struct {
 	// VsE2E is jobs_per_s / broker.e2e_jobs_per_s of the same run (target
 	// >= 0.7); 0 when the e2e phase did not run.
 	VsE2E float64 `json:"vs_e2e"`
+	// Writes are the JetStream writes from the first submit until every
+	// job ended (counted as for the e2e phase, see Writes), and
+	// WritesPerJob their number per accepted job.
+	Writes       Writes  `json:"js_writes"`
+	WritesPerJob float64 `json:"js_writes_per_job"`
+	// CPU is how busy the machine was over the same span, and CPUMSPerJob
+	// this process's CPU time per accepted job, in milliseconds.
+	CPU         *CPUUsage `json:"cpu,omitempty"`
+	CPUMSPerJob float64   `json:"cpu_ms_per_job,omitempty"`
 }
 
 // runOrdered runs the ordered phase on a fresh system.
@@ -62,6 +72,12 @@ func runOrdered(ctx context.Context, cfg Config, dir string, payload []byte) (*O
 		}
 		defer pprof.StopCPUProfile()
 	}
+
+	before, err := takeSnapshot(ctx, sys.b.Resources.JS, natsx.StreamJobs)
+	if err != nil {
+		return nil, err
+	}
+	cpu0 := sampleCPU()
 
 	seqs := make(map[string][]string, cfg.OrderedKeys)
 	var mu sync.Mutex
@@ -107,6 +123,16 @@ func runOrdered(ctx context.Context, cfg Config, dir string, payload []byte) (*O
 	if err := waitOrdered(ctx, cfg, sys, out.Accepted); err != nil {
 		return nil, err
 	}
+	cpu1 := sampleCPU()
+	if out.CPU = usageSince(cpu0, cpu1); out.CPU != nil && out.Accepted > 0 {
+		out.CPUMSPerJob = round(float64(cpu1.self-cpu0.self)*1000/userHZ/float64(out.Accepted), 3)
+	}
+	after, err := takeSnapshot(ctx, sys.b.Resources.JS, natsx.StreamJobs)
+	if err != nil {
+		return nil, err
+	}
+	out.Writes = countWrites(before, after)
+	out.WritesPerJob = perJob(out.Writes.Total, out.Accepted)
 	ids := make(map[string]struct{}, out.Accepted)
 	for _, s := range seqs {
 		for _, id := range s {
@@ -215,6 +241,7 @@ func writeOrdered(b *strings.Builder, o *Ordered) {
 	fmt.Fprintf(b, "\nordered: %d keys × %d jobs (Ordering-Key), %d accepted, %d completed in %.2fs: %.0f jobs/s = %.2f× e2e; e2e p50 %.1f ms, p99 %.1f ms\n",
 		o.Keys, o.PerKey, o.Accepted, o.Completed, o.ElapsedS, o.JobsPerS, o.VsE2E, o.E2EP50MS, o.E2EP99MS)
 	fmt.Fprintf(b, "  order per key from the simulator's call log: %d violations (%d jobs called), lost %d, failed %d\n", o.Violations, o.Called, o.Lost, o.Failed)
+	fmt.Fprintf(b, "  JetStream writes per job: %.2f (%d stored, %d acks); CPU per job %.3f ms\n", o.WritesPerJob, o.Writes.Total-o.Writes.Acks, o.Writes.Acks, o.CPUMSPerJob)
 	if o.Sample != "" {
 		fmt.Fprintf(b, "  first violation: %s\n", o.Sample)
 	}
