@@ -19,14 +19,21 @@ func (s *Server) tracer() trace.Tracer {
 }
 
 // resource renders a record, computing waiting from the live catalog.
-func (s *Server) resource(rec *cpibv1.JobRecord) jobs.Resource {
+func (s *Server) resource(rec *cpibv1.JobRecord) jobs.Resource { return s.render(rec, true) }
+
+// render renders a record, computing waiting from the live catalog and,
+// if sequence, from its key's sequence (an ordered job that is not its
+// key's head waits for it; false: the job is known to be its head).
+func (s *Server) render(rec *cpibv1.JobRecord, sequence bool) jobs.Resource {
 	r := jobs.NewResource(rec, s.cfg.Now())
 	if r.Status != jobs.StatusQueued || r.Waiting != nil {
 		return r
 	}
-	if w := s.sequenceWaiting(rec); w != nil {
-		r.Waiting = w
-		return r
+	if sequence {
+		if w := s.sequenceWaiting(rec); w != nil {
+			r.Waiting = w
+			return r
+		}
 	}
 	if w, ok := s.policy.cache.Waiting(s.deps.Catalog, rec.GetClient(), rec.GetFlow()); ok {
 		r.Waiting = &jobs.Waiting{Reason: w.Reason}

@@ -97,7 +97,9 @@ func (s *Server) submit(c *gin.Context) {
 	if acc.Replayed && jobs.Terminal(rec.GetStatus()) {
 		status = http.StatusOK
 	}
-	writeJSON(c.Writer, status, s.resource(rec))
+	// A job that became its key's head at once waits for no job of its
+	// key: no need to read its sequence.
+	writeJSON(c.Writer, status, s.render(rec, !acc.Head))
 }
 
 // submission validates the request into a jobs.Submission.

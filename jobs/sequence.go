@@ -14,19 +14,29 @@ package jobs
 // so ten thousand keys cost no consumer. Queued heads go through quotas,
 // fairness and breakers like any job.
 //
+// A key is idle when its cursor is idle, absent, or active with a head
+// that ended without blocking the key: the end of a head with nothing
+// waiting behind it writes no cursor, so a key with steady traffic writes
+// its cursor once per job (the claim of its next job), not twice.
+//
 //	accept:  key idle, nothing waiting? CAS cursor → head = this job ─▶ queue it
 //	         else append to SEQ (+ record) ─▶ key idle now? take the first waiting job
 //	end:     head terminal ─▶ failed and on_failure block? cursor blocked
 //	                        └▶ else the first live SEQ message after last_seq:
-//	                           CAS cursor → head ─▶ queue it; none: CAS cursor idle, look once more
+//	                           CAS cursor → head ─▶ queue it; none: leave the cursor as it is
 //
 // Invariant: a job is queued only by the writer whose compare-and-set made
 // it the head, and only when every earlier job of its key has ended, so at
-// most one job of a key is queued or running and they run in order. A
-// crash between a cursor write and the queue publish, or between a head's
-// end and its cursor write, is repaired by RepairSequences (the queue
-// publish is de-duplicated by the job ID). A passed job's SEQ message is
-// deleted, so SEQ holds only the keys' pending work.
+// most one job of a key is queued or running and they run in order. The
+// end of a head looks at SEQ after its terminal record is written, and a
+// job appended to SEQ looks at its key's head after its message is
+// stored, so one of the two sees the other: a waiting job is never left
+// behind a head that ended. A crash between a cursor write and the queue
+// publish, or between a head's end and its cursor write, is repaired by
+// RepairSequences and RepairHeads (the queue publish is de-duplicated by
+// the job ID); RepairHeads also sets idle the cursors of heads that ended
+// longer than its grace ago. A passed job's SEQ message is deleted, so SEQ
+// holds only the keys' pending work.
 
 import (
 	"context"
@@ -121,17 +131,17 @@ func validToken(s string) bool {
 	return true
 }
 
-// publishOrdered stores an ordered job: its message appended to its key's
-// SEQ subject and its record, written in parallel (the record carries the
-// waiting state a partner reads). Then the key's sequence is started if it
-// has no head; otherwise the job waits for the jobs before it.
-func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1.JobRecord, trace nats.Header) error {
+// publishOrdered stores an ordered job: if its key is idle, the job
+// becomes its head and is queued like any job (head: true); otherwise its
+// message is appended to its key's SEQ subject and its record written (see
+// appendOrdered), and it waits for the jobs before it.
+func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1.JobRecord, trace nats.Header) (head bool, err error) {
 	rec.OrderingKey = job.GetOrderingKey()
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
 	id := sequenceOf(job.GetClient(), job.GetFlow(), job.GetOrderingKey())
 	if claimed, err := s.claimIdle(pctx, id, job); err != nil {
-		return err
+		return false, err
 	} else if claimed {
 		// The head at once: queued like any job. Not stored: the claim is
 		// given up (the key's next job, if any, becomes the head).
@@ -141,24 +151,26 @@ func (s *Store) publishOrdered(ctx context.Context, job *cpibv1.Job, rec *cpibv1
 					s.log().Warn("jobs: sequence claim of an unstored job not given up; the repair pass does it", "sequence", id, "err", rerr)
 				}
 			}
-			return err
+			return false, err
 		}
-		return nil
+		return true, nil
 	}
-	return s.appendOrdered(pctx, ctx, id, job, rec, trace)
+	return false, s.appendOrdered(pctx, ctx, id, job, rec, trace)
 }
 
 // claimIdle makes job the head of sequence id if the key is idle (no
-// cursor, or an idle one) and no job of the key waits on SEQ; it reports
-// whether it did. A compare-and-set conflict (another job claimed it, or
-// the sequence moved) reports false: the job then waits on SEQ.
+// cursor, an idle one, or an active one whose head ended without blocking
+// the key) and no job of the key waits on SEQ; it reports whether it did.
+// A compare-and-set conflict (another job claimed it, or the sequence
+// moved) reports false: the job then waits on SEQ.
 func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool, error) {
-	if e, ok := s.cursors.get(id); ok && e.c != nil && e.c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
-		// The key was idle when this process last wrote or read it: claim
-		// it at that revision and, at the same time, look for a job of
-		// the key waiting on SEQ. A stale revision fails the write; a
-		// waiting job takes the claim back (the claimed job is not queued
-		// yet, so nothing ran out of order).
+	if e, ok := s.cursors.get(id); ok && e.idle() {
+		// The key was idle when this process last wrote or read it (or
+		// saw its head end with nothing behind it): claim it at that
+		// revision and, at the same time, look for a job of the key
+		// waiting on SEQ. A stale revision fails the write; a waiting job
+		// takes the claim back (the claimed job is not queued yet, so
+		// nothing ran out of order).
 		var last uint64
 		var lastErr error
 		read := make(chan struct{})
@@ -173,7 +185,7 @@ func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool
 			// Stale: decide again from a fresh read below.
 		case err != nil:
 			return false, err
-		case lastErr == nil && last <= e.c.GetLastSeq():
+		case lastErr == nil && last <= passed(e.c):
 			return true, nil
 		default:
 			if gerr := s.giveUpHead(ctx, id, job.GetId()); gerr != nil {
@@ -206,9 +218,11 @@ func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool
 		return true, nil // its own claim, from a try whose message was lost (Idempotency-Key retry)
 	}
 	if c != nil && c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
-		return false, nil
+		if ended, err := s.headEnded(ctx, c); err != nil || !ended {
+			return false, err
+		}
 	}
-	if last > c.GetLastSeq() {
+	if last > passed(c) {
 		// A job of the key waits on SEQ (or one that ended there is not
 		// deleted yet): this one goes behind it.
 		return false, nil
@@ -220,12 +234,34 @@ func (s *Store) claimIdle(ctx context.Context, id string, job *cpibv1.Job) (bool
 	return err == nil, err
 }
 
+// headEnded reports whether the head of the active cursor c ended without
+// blocking its key: the key is then idle although its cursor still names
+// the head (the end of a head with nothing waiting writes no cursor; see
+// moveTo). A blocked cursor, or a head that is not stored, reports false.
+func (s *Store) headEnded(ctx context.Context, c *cpibv1.SequenceCursor) (bool, error) {
+	if c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE {
+		return false, nil
+	}
+	rec, _, err := s.Get(ctx, c.GetHead())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil // a claim whose submit is under way (or failed: the repair pass gives it up)
+	case err != nil:
+		return false, err
+	}
+	return Terminal(rec.GetStatus()) && !s.blocks(rec), nil
+}
+
+// passed is the last SEQ sequence the cursor c is past: its head's
+// message and every one before it (0 for none).
+func passed(c *cpibv1.SequenceCursor) uint64 { return max(c.GetLastSeq(), c.GetHeadSeq()) }
+
 // claim is the cursor that makes job the head of an idle key (c: its
-// idle cursor, or nil).
+// idle cursor, an active one whose head ended, or nil).
 func (s *Store) claim(job *cpibv1.Job, c *cpibv1.SequenceCursor) *cpibv1.SequenceCursor {
 	return &cpibv1.SequenceCursor{
 		Client: job.GetClient(), Flow: job.GetFlow(), Key: job.GetOrderingKey(), Head: job.GetId(),
-		State: cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE, Since: timestamppb.New(s.cfg.Now()), LastSeq: c.GetLastSeq(),
+		State: cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE, Since: timestamppb.New(s.cfg.Now()), LastSeq: passed(c),
 	}
 }
 
@@ -241,15 +277,16 @@ func (s *Store) lastOnSeq(ctx context.Context, id string) (uint64, error) {
 	return 0, fmt.Errorf("%w: read sequence %s: %w", ErrUnavailable, id, err)
 }
 
-// giveUpHead gives up the head of sequence id held by a job that was never
-// stored: the sequence moves on as if it had ended.
+// giveUpHead gives up the head of sequence id held by jobID (a job that
+// was never stored, or that ended long ago): the sequence moves on as if
+// it had ended, and its cursor goes idle when nothing waits.
 func (s *Store) giveUpHead(ctx context.Context, id, jobID string) error {
 	for i := 0; i < 16; i++ {
 		c, rev, err := s.cursor(ctx, id)
 		if err != nil || c == nil || c.GetHead() != jobID {
 			return err
 		}
-		if err = s.moveTo(ctx, id, c, rev); !errors.Is(err, ErrConflict) {
+		if err = s.moveTo(ctx, id, c, rev, false); !errors.Is(err, ErrConflict) {
 			return err
 		}
 	}
@@ -398,14 +435,31 @@ func (s *Store) putCursor(ctx context.Context, id string, c *cpibv1.SequenceCurs
 }
 
 // kick starts a sequence that has no head: its first live job becomes the
-// head. It does nothing when the sequence has one.
+// head. It does nothing when the sequence has one. A head that ended with
+// nothing waiting leaves its cursor as it was (see moveTo), so an active
+// cursor whose head ended counts as no head: the sequence is moved on from
+// it, as the end of the head would have done had it seen the job just
+// appended.
 func (s *Store) kick(ctx context.Context, id string) error {
 	for i := 0; i < 16; i++ {
 		c, rev, err := s.cursor(ctx, id)
-		if err != nil || (c != nil && c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_IDLE) {
+		switch {
+		case err != nil:
 			return err
+		case c == nil || c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE:
+			err = s.moveTo(ctx, id, c, rev, false)
+		case c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE:
+			rec, _, gerr := s.Get(ctx, c.GetHead())
+			if errors.Is(gerr, ErrNotFound) || gerr == nil && !Terminal(rec.GetStatus()) {
+				return nil // it runs (or its submit is under way); its end moves the sequence on
+			}
+			if gerr != nil {
+				return gerr
+			}
+			return s.endedAt(ctx, id, rec, c, rev)
+		default:
+			return nil // blocked
 		}
-		err = s.moveTo(ctx, id, c, rev)
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
@@ -452,14 +506,23 @@ func (s *Store) live(ctx context.Context, id string, from uint64) (*cpibv1.Job, 
 
 // moveTo makes the first live job after the cursor's last_seq the head of
 // sequence id, whose cursor is cur at rev (nil, 0: none): the cursor is
-// written by compare-and-set, then the winner enqueues the job. Without a
-// live job the cursor goes idle, and the sequence is looked at once more,
-// so a job appended while the cursor went idle is not left without a
-// head. ErrConflict when the cursor changed meanwhile (the caller decides
+// written by compare-and-set, then the winner enqueues the job.
+//
+// Without a live job: if keep and cur is active (its head ended and did
+// not block the key), the cursor is left as it is, naming the ended head.
+// A key with steady traffic so writes its cursor once per job, at the
+// claim of its next job, instead of twice. This is safe because every
+// reader that looks for a head treats an active cursor whose head ended as
+// idle (claimIdle, kick), and a job appended to SEQ after this look
+// finds the head ended when its submit kicks the sequence (the head's
+// terminal record was written before this look began). Otherwise the
+// cursor goes idle, and the sequence is looked at once more, so a job
+// appended while the cursor went idle is not left without a head.
+//
+// ErrConflict when the cursor changed meanwhile (the caller decides
 // again).
-func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCursor, rev uint64) error {
-	passed := max(cur.GetLastSeq(), cur.GetHeadSeq())
-	job, m, err := s.live(ctx, id, passed+1)
+func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCursor, rev uint64, keep bool) error {
+	job, m, err := s.live(ctx, id, passed(cur)+1)
 	if err != nil {
 		return err
 	}
@@ -468,8 +531,13 @@ func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCurso
 		if cur == nil || cur.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 			return nil
 		}
+		if keep && cur.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE {
+			s.cursors.ended(id, cur, rev)
+			s.dropSeq(ctx, cur.GetHeadSeq())
+			return nil
+		}
 		idle := &cpibv1.SequenceCursor{Client: cur.GetClient(), Flow: cur.GetFlow(), Key: cur.GetKey(),
-			State: cpibv1.SequenceState_SEQUENCE_STATE_IDLE, Since: now, LastSeq: passed}
+			State: cpibv1.SequenceState_SEQUENCE_STATE_IDLE, Since: now, LastSeq: passed(cur)}
 		if err := s.putCursor(ctx, id, idle, rev); err != nil {
 			return err
 		}
@@ -493,7 +561,7 @@ func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCurso
 	// The new head may have ended already (a run replayed before, or a
 	// job canceled after live looked at it): move on from it.
 	if rec, _, err := s.Get(ctx, job.GetId()); err == nil && Terminal(rec.GetStatus()) {
-		return s.ended(ctx, id, rec)
+		return s.ended(ctx, id, rec, false)
 	}
 	return nil
 }
@@ -559,39 +627,54 @@ func (s *Store) sequenceEnded(ctx context.Context, rec *cpibv1.JobRecord) {
 		return
 	}
 	id := sequenceOf(rec.GetClient(), rec.GetFlow(), rec.GetOrderingKey())
-	if err := s.ended(ctx, id, rec); err != nil {
+	if err := s.ended(ctx, id, rec, true); err != nil {
 		s.log().Warn("jobs: sequence not moved on yet; the repair pass does it", "sequence", id, "job_id", rec.GetId(), "err", err)
 	}
 }
 
-// ended moves sequence id on after its head rec ended (see sequenceEnded).
-func (s *Store) ended(ctx context.Context, id string, rec *cpibv1.JobRecord) error {
+// ended moves sequence id on after its head rec ended (see
+// sequenceEnded). cached: start from the cursor this process last wrote
+// or read if it names rec as the head (the claim or move that made rec the
+// head, usually), instead of reading it. A stale cursor costs a
+// compare-and-set conflict and a read, or, when nothing waits, nothing:
+// the cursor is not written then (see moveTo), and a cursor that moved
+// past rec is not rec's to move.
+func (s *Store) ended(ctx context.Context, id string, rec *cpibv1.JobRecord, cached bool) error {
+	if e, ok := s.cursors.get(id); cached && ok && e.c.GetHead() == rec.GetId() {
+		if err := s.endedAt(ctx, id, rec, e.c, e.rev); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
 	for i := 0; i < 16; i++ {
 		c, rev, err := s.cursor(ctx, id)
 		if err != nil {
 			return err
 		}
-		if c == nil || c.GetHead() != rec.GetId() {
-			return nil // not the head: moved on already, or skipped when reached
-		}
-		if s.blocks(rec) {
-			if c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
-				return nil
-			}
-			b := proto.CloneOf(c)
-			b.State, b.Since = cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED, timestamppb.New(s.cfg.Now())
-			if b.GetHeadSeq() == 0 && b.GetHeldSeq() == 0 {
-				b.HeldSeq = s.hold(ctx, id, rec)
-			}
-			err = s.putCursor(ctx, id, b, rev)
-		} else {
-			err = s.moveTo(ctx, id, c, rev)
-		}
-		if !errors.Is(err, ErrConflict) {
+		if err = s.endedAt(ctx, id, rec, c, rev); !errors.Is(err, ErrConflict) {
 			return err
 		}
 	}
 	return ErrConflict
+}
+
+// endedAt is one try of ended from cursor c at rev: ErrConflict when the
+// cursor changed meanwhile.
+func (s *Store) endedAt(ctx context.Context, id string, rec *cpibv1.JobRecord, c *cpibv1.SequenceCursor, rev uint64) error {
+	if c == nil || c.GetHead() != rec.GetId() {
+		return nil // not the head: moved on already, or skipped when reached
+	}
+	if !s.blocks(rec) {
+		return s.moveTo(ctx, id, c, rev, true)
+	}
+	if c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
+		return nil
+	}
+	b := proto.CloneOf(c)
+	b.State, b.Since = cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED, timestamppb.New(s.cfg.Now())
+	if b.GetHeadSeq() == 0 && b.GetHeldSeq() == 0 {
+		b.HeldSeq = s.hold(ctx, id, rec)
+	}
+	return s.putCursor(ctx, id, b, rev)
 }
 
 // hold keeps the message of a head that failed before it was ever on SEQ
@@ -674,15 +757,33 @@ func stateName(st cpibv1.SequenceState) string {
 }
 
 func (s *Store) describe(ctx context.Context, id string, c *cpibv1.SequenceCursor) Sequence {
+	q, _ := s.view(ctx, id, c)
+	return q
+}
+
+// view describes the sequence of a cursor that is not idle, and reports
+// whether its key has anything queued, running or waiting: false for an
+// active cursor whose head ended (without blocking the key) with nothing
+// waiting behind it, which is how the end of a head leaves its cursor
+// (see moveTo).
+func (s *Store) view(ctx context.Context, id string, c *cpibv1.SequenceCursor) (Sequence, bool) {
 	q := Sequence{ID: id, Client: c.GetClient(), Flow: c.GetFlow(), Key: c.GetKey(), State: stateName(c.GetState()),
 		Head: c.GetHead(), Since: stamp(c.GetSince())}
-	if rec, _, err := s.Get(ctx, c.GetHead()); err == nil {
-		q.HeadStatus = StatusName(rec.GetStatus())
-		if e := rec.GetError(); e != nil {
-			q.HeadError = &ErrorResource{Code: e.GetCode(), Message: e.GetMessage(), StatusCode: e.GetStatusCode()}
+	rec, _, err := s.Get(ctx, c.GetHead())
+	if err != nil {
+		return q, true
+	}
+	q.HeadStatus = StatusName(rec.GetStatus())
+	if e := rec.GetError(); e != nil {
+		q.HeadError = &ErrorResource{Code: e.GetCode(), Message: e.GetMessage(), StatusCode: e.GetStatusCode()}
+	}
+	if c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE && Terminal(rec.GetStatus()) && !s.blocks(rec) {
+		// The head ended: the sequence shows while jobs wait behind it.
+		if last, err := s.lastOnSeq(ctx, id); err == nil && last <= passed(c) {
+			return q, false
 		}
 	}
-	return q
+	return q, true
 }
 
 // GetSequence returns one sequence. ErrSequenceNotFound when its key has
@@ -698,7 +799,11 @@ func (s *Store) GetSequence(ctx context.Context, id string) (Sequence, error) {
 	if c == nil || c.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_IDLE {
 		return Sequence{}, ErrSequenceNotFound
 	}
-	return s.describe(ctx, id, c), nil
+	q, ok := s.view(ctx, id, c)
+	if !ok {
+		return Sequence{}, ErrSequenceNotFound
+	}
+	return q, nil
 }
 
 // SequenceFilter selects sequences to list. Empty fields select all.
@@ -745,7 +850,11 @@ func (s *Store) ListSequences(ctx context.Context, f SequenceFilter, after uint6
 		if f.State != "" && stateName(c.GetState()) != f.State {
 			continue
 		}
-		out = append(out, s.describe(ctx, strings.TrimPrefix(m.Subject, cursorSubjects), c))
+		q, ok := s.view(ctx, strings.TrimPrefix(m.Subject, cursorSubjects), c)
+		if !ok {
+			continue // its head ended with nothing behind it: idle
+		}
+		out = append(out, q)
 		if len(out) >= limit {
 			return out, m.Sequence, nil
 		}
@@ -776,6 +885,16 @@ func (s *Store) BlockedSequences(ctx context.Context) (int, error) {
 	}
 }
 
+// notBlocked is the answer of skip and replay for an active cursor:
+// ErrSequenceNotBlocked, or ErrSequenceNotFound when its key is idle.
+func (s *Store) notBlocked(ctx context.Context, id string, c *cpibv1.SequenceCursor) (Sequence, error) {
+	q, ok := s.view(ctx, id, c)
+	if !ok {
+		return Sequence{}, ErrSequenceNotFound
+	}
+	return q, ErrSequenceNotBlocked
+}
+
 // SkipSequence releases a blocked sequence: its failed head stays failed
 // and the next job of the key becomes the head.
 func (s *Store) SkipSequence(ctx context.Context, id string) (Sequence, error) {
@@ -791,9 +910,9 @@ func (s *Store) SkipSequence(ctx context.Context, id string) (Sequence, error) {
 			return Sequence{}, ErrSequenceNotFound
 		}
 		if c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
-			return s.describe(ctx, id, c), ErrSequenceNotBlocked
+			return s.notBlocked(ctx, id, c)
 		}
-		err = s.moveTo(ctx, id, c, rev)
+		err = s.moveTo(ctx, id, c, rev, false)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -824,7 +943,8 @@ func (s *Store) ReplaySequence(ctx context.Context, id string) (Sequence, string
 		return Sequence{}, "", ErrSequenceNotFound
 	}
 	if c.GetState() != cpibv1.SequenceState_SEQUENCE_STATE_BLOCKED {
-		return s.describe(ctx, id, c), "", ErrSequenceNotBlocked
+		q, err := s.notBlocked(ctx, id, c)
+		return q, "", err
 	}
 	job, err := s.headJob(ctx, c)
 	if errors.Is(err, ErrHeadGone) {
@@ -931,7 +1051,7 @@ func (s *Store) RepairSequences(ctx context.Context, after uint64, batch int) (u
 		case sc.c.GetHead() == job.GetId():
 			rec, _, err := s.Get(ctx, job.GetId())
 			if err == nil && Terminal(rec.GetStatus()) {
-				if err := s.ended(ctx, id, rec); err != nil {
+				if err := s.ended(ctx, id, rec, false); err != nil {
 					s.log().Warn("jobs: sequence repair: move on", "sequence", id, "err", err)
 				}
 				delete(cursors, id)
@@ -1014,8 +1134,13 @@ func (s *Store) RepairHeads(ctx context.Context, after uint64, batch int, grace,
 func (s *Store) repairHead(ctx context.Context, id string, c *cpibv1.SequenceCursor, old bool) error {
 	rec, _, err := s.Get(ctx, c.GetHead())
 	switch {
+	case err == nil && Terminal(rec.GetStatus()) && old && !s.blocks(rec):
+		// Ended long ago (its end left the cursor as it was, or the
+		// process died before moving it on): the next job becomes the
+		// head, or the cursor goes idle, so later passes skip it.
+		return s.giveUpHead(ctx, id, rec.GetId())
 	case err == nil && Terminal(rec.GetStatus()):
-		return s.ended(ctx, id, rec)
+		return s.ended(ctx, id, rec, false)
 	case errors.Is(err, ErrNotFound) && old && c.GetHeadSeq() == 0:
 		// A claim whose job was never stored (its submit failed).
 		return s.giveUpHead(ctx, id, c.GetHead())

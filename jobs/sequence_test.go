@@ -283,3 +283,206 @@ func TestSequenceHeadNeverQueued(t *testing.T) {
 		t.Fatalf("%d messages after two repairs, want %d (the head once)", n, before+1)
 	}
 }
+
+// succeed ends a job the way a dispatcher does: its terminal record is
+// written by Apply, which moves its key's sequence on.
+func succeed(t *testing.T, e *env, id string) {
+	t.Helper()
+	ctx := ctxT(t)
+	rec, rev, err := e.store.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, err = e.store.Apply(ctx, rec, rev, jobs.StartAttempt(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Apply(ctx, rec, rev, jobs.Succeed(1, nil), nil); err != nil && !errors.Is(err, jobs.ErrEventPending) {
+		t.Fatal(err)
+	}
+}
+
+// cursorWrites is the last sequence of the cursor bucket's stream: how
+// many cursor writes there were.
+func cursorWrites(t *testing.T, e *env) uint64 {
+	t.Helper()
+	st, err := e.res.JS.Stream(ctxT(t), "KV_"+natsx.BucketSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// TestSequenceSteadyKeyOneCursorWrite: a key whose jobs come one after the
+// other, each after the previous ended, writes its cursor once per job
+// (the claim that makes the job its head), not twice: the end of a head
+// with nothing behind it leaves the cursor as it is. Each job is queued at
+// once (no SEQ message), the key reads as idle between jobs (no sequence
+// listed), and another process whose cache knows nothing of the key claims
+// it at once too.
+func TestSequenceSteadyKeyOneCursorWrite(t *testing.T) {
+	e := newEnv(t, jobs.Config{})
+	ctx := ctxT(t)
+	seqID := natsx.SequenceID("acme", "orders", "K")
+	steady := func(e *env, body string) {
+		t.Helper()
+		writes, msgs := cursorWrites(t, e), jobMsgs(t, e)
+		acc := mustSubmit(t, e, ordered(body, "K"))
+		id := acc.Record.GetId()
+		if !acc.Head {
+			t.Fatalf("job %s of an idle key did not become its head", body)
+		}
+		if n := jobMsgs(t, e); n != msgs+1 {
+			t.Fatalf("job %s: %d queued messages, want %d", body, n, msgs+1)
+		}
+		if q, err := e.store.GetSequence(ctx, seqID); err != nil || q.Head != id {
+			t.Fatalf("job %s: sequence %+v %v, want head %s", body, q, err, id)
+		}
+		succeed(t, e, id)
+		if got := cursorWrites(t, e) - writes; got != 1 {
+			t.Fatalf("job %s: %d cursor writes from its submit to its end, want 1", body, got)
+		}
+		if _, err := e.store.GetSequence(ctx, seqID); !errors.Is(err, jobs.ErrSequenceNotFound) {
+			t.Fatalf("job %s ended, nothing waits: sequence %v, want not found", body, err)
+		}
+		if list, _, err := e.store.ListSequences(ctx, jobs.SequenceFilter{}, 0, 10); err != nil || len(list) != 0 {
+			t.Fatalf("job %s ended, nothing waits: listed %+v %v", body, list, err)
+		}
+	}
+	for _, b := range []string{"1", "2", "3", "4"} {
+		steady(e, b)
+	}
+	other := newEnvOn(t, e.res, jobs.Config{}) // another process: nothing cached
+	steady(other, "5")
+	steady(e, "6") // its cache is stale now: a conflict, then a read
+	if info, err := e.res.Seq.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("a steady key's jobs waited on SEQ (%d messages, %v)", info.State.Msgs, err)
+	}
+
+	// A job behind a running head still waits, and runs when it ends.
+	first := mustSubmit(t, e, ordered("7", "K"))
+	second := mustSubmit(t, e, ordered("8", "K"))
+	if !first.Head || second.Head {
+		t.Fatalf("head flags %v %v, want true false", first.Head, second.Head)
+	}
+	succeed(t, e, first.Record.GetId())
+	if job, _ := queued(t, e, "acme", "orders"); job.GetId() != second.Record.GetId() {
+		t.Fatalf("queued %s, want the job behind the head %s", job.GetId(), second.Record.GetId())
+	}
+}
+
+// TestSequenceAppendAfterHeadEnded: a submit finds its key's head running
+// and goes to SEQ; before its message is stored, the head ends and, seeing
+// nothing behind it, leaves the cursor as it was. The submit then finds
+// the head ended and makes its own job the head: it is queued before the
+// submit returns, not left for the repair pass.
+func TestSequenceAppendAfterHeadEnded(t *testing.T) {
+	var (
+		e     *env
+		head  string
+		ended atomic.Bool
+	)
+	e = newEnv(t, jobs.Config{Fault: func(subject string) jobs.Fault {
+		if strings.HasPrefix(subject, "cpib.seq.") && head != "" && ended.CompareAndSwap(false, true) {
+			succeed(t, e, head) // before the waiting job's message is stored
+		}
+		return jobs.NoFault
+	}})
+	ctx := ctxT(t)
+	head = mustSubmit(t, e, ordered("1", "K")).Record.GetId()
+	acc := mustSubmit(t, e, ordered("2", "K"))
+	if !ended.Load() || acc.Head {
+		t.Fatalf("the second job did not go to SEQ (head ended: %v, head flag: %v)", ended.Load(), acc.Head)
+	}
+	if r, _, err := e.store.Get(ctx, head); err != nil || r.GetStatus() != cpibv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		t.Fatalf("head %v %v", r.GetStatus(), err)
+	}
+	next := acc.Record.GetId()
+	if job, _ := queued(t, e, "acme", "orders"); job.GetId() != next {
+		t.Fatalf("queued %s, want the waiting job %s", job.GetId(), next)
+	}
+	if q, err := e.store.GetSequence(ctx, natsx.SequenceID("acme", "orders", "K")); err != nil || q.Head != next || q.State != jobs.SequenceActive {
+		t.Fatalf("sequence %+v %v, want head %s", q, err, next)
+	}
+}
+
+// TestSequenceClaimBehindFailedHead: a submit that finds its key's head
+// failed under on_failure block, before the head's end blocked the key,
+// does not take the key: it waits, and the key is blocked.
+func TestSequenceClaimBehindFailedHead(t *testing.T) {
+	var (
+		other *env
+		late  atomic.Value
+	)
+	e := newEnv(t, jobs.Config{
+		BlockOnFailure: func(string) bool { return true },
+		AfterWrite: func(id, transition string) error {
+			if transition == "fail" && late.Load() == nil {
+				// Between the head's failed record and its end's cursor
+				// write: another process submits to the key.
+				late.Store(mustSubmit(t, other, ordered("late", "K")))
+			}
+			return nil
+		},
+	})
+	other = newEnvOn(t, e.res, jobs.Config{BlockOnFailure: func(string) bool { return true }})
+	ctx := ctxT(t)
+	head := mustSubmit(t, e, ordered("1", "K")).Record.GetId()
+	before := jobMsgs(t, e)
+	rec, rev, err := e.store.Get(ctx, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Apply(ctx, rec, rev, jobs.Fail(1, nil, &cpibv1.JobError{Code: jobs.CodeCPIError}), nil); err != nil && !errors.Is(err, jobs.ErrEventPending) {
+		t.Fatal(err)
+	}
+	acc, ok := late.Load().(jobs.Accepted)
+	if !ok {
+		t.Fatal("no submit between the head's failure and its end")
+	}
+	if acc.Head {
+		t.Fatal("the late job took the key of a failed head")
+	}
+	if n := jobMsgs(t, e); n != before {
+		t.Fatalf("%d queued messages, want %d (nothing queued behind the failed head)", n, before)
+	}
+	q, err := e.store.GetSequence(ctx, natsx.SequenceID("acme", "orders", "K"))
+	if err != nil || q.State != jobs.SequenceBlocked || q.Head != head {
+		t.Fatalf("sequence %+v %v, want blocked at %s", q, err, head)
+	}
+	late2, _, _ := e.store.Get(ctx, acc.Record.GetId())
+	if w := e.store.SequenceWaiting(ctx, late2); w == nil || w.Reason != jobs.WaitSequenceBlocked || w.Job != head {
+		t.Fatalf("late job waiting %+v", w)
+	}
+}
+
+// TestSequenceEndedHeadRetired: the cursor a head's end left naming it
+// goes idle in the repair pass once it is older than the grace, and stays
+// so: later passes write nothing; the key's next job still claims it.
+func TestSequenceEndedHeadRetired(t *testing.T) {
+	e := newEnv(t, jobs.Config{})
+	ctx := ctxT(t)
+	succeed(t, e, mustSubmit(t, e, ordered("1", "K")).Record.GetId())
+	w := cursorWrites(t, e)
+	if _, err := e.store.RepairHeads(ctx, 0, 1000, time.Minute, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := cursorWrites(t, e); got != w {
+		t.Fatalf("repair within the grace wrote %d cursors", got-w)
+	}
+	e.clock.Advance(2 * time.Minute)
+	for range 2 {
+		if _, err := e.store.RepairHeads(ctx, 0, 1000, time.Minute, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cursorWrites(t, e); got != w+1 {
+		t.Fatalf("two repairs past the grace wrote %d cursors, want 1 (idle)", got-w)
+	}
+	if acc := mustSubmit(t, e, ordered("2", "K")); !acc.Head {
+		t.Fatal("the next job did not claim the idle key")
+	}
+}

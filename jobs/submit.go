@@ -48,6 +48,10 @@ type Accepted struct {
 	// Replayed is true when an earlier request with the same idempotency
 	// key already created this job.
 	Replayed bool
+	// Head is true when the job has an Ordering-Key and became its key's
+	// head at once (its key was idle): no job of its key is before it, so
+	// it does not wait for its sequence.
+	Head bool
 }
 
 // Submit stores a job: one write, its message on the job's queue subject
@@ -98,21 +102,21 @@ func (s *Store) Submit(ctx context.Context, sub Submission) (Accepted, error) {
 		s.releaseKey(ctx, claim)
 		return Accepted{}, err
 	}
-	publish := s.publish
+	var head bool
 	if job.GetOrderingKey() != "" {
-		// An ordered job waits on its key's sequence with a record that
-		// says so: two writes at accept (see sequence.go).
-		publish = func(ctx context.Context, job *cpibv1.Job, trace nats.Header) error {
-			return s.publishOrdered(ctx, job, Accept(job), trace)
-		}
+		// An ordered job becomes its key's head, or waits on its key's
+		// sequence with a record that says so (see sequence.go).
+		head, err = s.publishOrdered(ctx, job, Accept(job), sub.Trace)
+	} else {
+		err = s.publish(ctx, job, sub.Trace)
 	}
-	if err := publish(ctx, job, sub.Trace); err != nil {
+	if err != nil {
 		s.releaseKey(ctx, claim)
 		return Accepted{}, err
 	}
 	// A takeover of a key whose first request never confirmed its job is
 	// that request's job: replayed.
-	return Accepted{Record: Accept(job), Replayed: claim.takeover}, nil
+	return Accepted{Record: Accept(job), Replayed: claim.takeover, Head: head}, nil
 }
 
 // message builds the job message of a submission under id: the payload
