@@ -89,7 +89,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	g.Go(func() error { return d.lanes.Run(gctx, d.cfg.ReconcileInterval, nil) })
 	err = g.Wait()
 	// The lanes end (a pull ends with its context) before the attempts in
-	// flight are waited for.
+	// flight are waited for, so that none outlives Run.
 	d.lanes.StopAll()
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.IdleWait)
 	if !d.lanes.Wait(wctx) {

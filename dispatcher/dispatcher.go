@@ -117,7 +117,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g.Go(func() error { return d.queues.Run(gctx, d.cfg.ReconcileInterval, adv) })
 	err = g.Wait()
 	// The pullers stop (a long poll ends with its context) before the
-	// work drains: a job a puller still hands over is handed back.
+	// work drains, so that none outlives Run.
 	d.queues.StopAll()
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Grace)
 	if !d.queues.Wait(wctx) {

@@ -14,6 +14,7 @@ import (
 	"github.com/cpibroker/cpibroker/internal/cpiclient"
 	"github.com/cpibroker/cpibroker/internal/natsx"
 	"github.com/cpibroker/cpibroker/internal/telemetry"
+	"github.com/cpibroker/cpibroker/internal/workqueue"
 	"github.com/cpibroker/cpibroker/jobs"
 	cpibv1 "github.com/cpibroker/cpibroker/proto/cpibv1"
 	"github.com/nats-io/nats.go"
@@ -29,9 +30,10 @@ import (
 // is handled.
 func (d *Dispatcher) dispatch(m jetstream.Msg, p *puller, adm *admission) {
 	if !d.work.Start() {
-		// Shutting down: hand the job back at once.
+		// Shutting down: hand the job back (after a short delay, so that
+		// it does not come straight back into this puller's next pull).
 		adm.done()
-		_ = m.Nak()
+		_ = m.NakWithDelay(workqueue.HandBackDelay)
 		return
 	}
 	go func() {

@@ -2,7 +2,6 @@ package ingress_test
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -224,11 +223,10 @@ func TestNotFoundTriggersRediscovery(t *testing.T) {
 // TestCatalogChangesReachEveryProcess: a flow change made through one
 // process's admin API is enforced by another process within 2 s.
 func TestCatalogChangesReachEveryProcess(t *testing.T) {
-	port := freePort(t)
 	a := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
-		c.NATSListen = "127.0.0.1:" + strconv.Itoa(port)
+		c.NATSListen = "127.0.0.1:0" // a free port, chosen by the server itself
 	}})
-	b := startSecondIngress(t, "nats://127.0.0.1:"+strconv.Itoa(port))
+	b := startSecondIngress(t, a.Broker.Server.ClientURL())
 	admin := adminOf(t, a)
 	onB := &testkit.Partner{T: t, BaseURL: b.BaseURL(), HTTP: http.DefaultClient,
 		Token: testkit.Token(t, b.BaseURL(), a.Creds.Partner.ClientID, a.Creds.Partner.ClientSecret, "")}

@@ -2,9 +2,7 @@ package ingress_test
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,16 +12,6 @@ import (
 )
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startSecondIngress starts an ingress-only broker on the first system's
 // JetStream, with its own signing key.
 func startSecondIngress(t *testing.T, natsURL string) *broker.Broker {
@@ -64,11 +52,10 @@ func until(t *testing.T, deadline time.Duration, what string, cond func() bool) 
 // API of the first take effect on the second within 2 s, for a token
 // already issued, with no restart (DESIGN 2.2).
 func TestRevocationReachesEveryIngress(t *testing.T) {
-	port := freePort(t)
 	a := testkit.Start(t, testkit.Options{Configure: func(c *broker.Config) {
-		c.NATSListen = "127.0.0.1:" + strconv.Itoa(port)
+		c.NATSListen = "127.0.0.1:0" // a free port, chosen by the server itself
 	}})
-	b := startSecondIngress(t, "nats://127.0.0.1:"+strconv.Itoa(port))
+	b := startSecondIngress(t, a.Broker.Server.ClientURL())
 	admin := adminOf(t, a)
 	partner := addPartner(t, a, "acme", []string{"demo-echo", "demo-slow"})
 	onB := &testkit.Partner{T: t, BaseURL: b.BaseURL(), Token: partner.Token, HTTP: http.DefaultClient}

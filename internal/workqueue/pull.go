@@ -45,6 +45,10 @@ type PullConfig struct {
 	Retire func(ctx context.Context, busy bool) bool
 }
 
+// HandBackDelay is how long a message handed back at shutdown waits
+// before JetStream delivers it again (to another process, or the next).
+const HandBackDelay = time.Second
+
 // NewPuller returns the runner; ctx bounds it.
 func NewPuller(ctx context.Context, cfg PullConfig) *Puller {
 	if cfg.Slots < 1 {
@@ -78,9 +82,13 @@ func (p *Puller) Run() {
 			for m := range batch.Messages() {
 				got = true
 				if !cfg.Work.Start() {
-					// Shutting down: hand the message back at once.
+					// Shutting down: hand the message back, with a short
+					// delay, so that it does not come straight back into
+					// this runner's next pull, which the stop may cut off
+					// with the message in it (it would then wait out its
+					// ack wait).
 					<-p.slots
-					_ = m.Nak()
+					_ = m.NakWithDelay(HandBackDelay)
 					continue
 				}
 				go func() {
