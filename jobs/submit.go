@@ -267,6 +267,9 @@ func awaitAck(ctx context.Context, f jetstream.PubAckFuture, timeout time.Durati
 }
 
 func isWrongLastSeq(err error) bool {
+	if err == nil {
+		return false // the common case, without errors.As's allocation
+	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
