@@ -365,6 +365,14 @@ func (s *Store) Apply(ctx context.Context, rec *cpibv1.JobRecord, rev uint64, t 
 	if err := t.apply(next, s.cfg.Now()); err != nil {
 		return 0, err
 	}
+	if next.GetOrderingKey() != "" && Terminal(next.GetStatus()) {
+		// An ordered job's end is under way from before its record is
+		// written until its sequence moved on (sequenceEnded, deferred
+		// below, runs first).
+		id := sequenceOf(next.GetClient(), next.GetFlow(), next.GetOrderingKey())
+		s.handovers.begin(id)
+		defer s.handoverDone(ctx, id)
+	}
 	if s.cfg.BeforeWrite != nil {
 		if err := s.cfg.BeforeWrite(next.GetId(), t.Name); err != nil {
 			return 0, err

@@ -456,6 +456,12 @@ func (s *Store) kick(ctx context.Context, id string) error {
 			if gerr != nil {
 				return gerr
 			}
+			if s.handovers.leave(id) {
+				// An end of this key is under way in this process: it
+				// looks at SEQ after this mark (or starts the key when it
+				// finishes), so it sees the job just appended.
+				return nil
+			}
 			return s.endedAt(ctx, id, rec, c, rev)
 		default:
 			return nil // blocked
@@ -522,6 +528,9 @@ func (s *Store) live(ctx context.Context, id string, from uint64) (*cpibv1.Job, 
 // ErrConflict when the cursor changed meanwhile (the caller decides
 // again).
 func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCursor, rev uint64, keep bool) error {
+	if keep {
+		s.handovers.appended(id) // a job left to this end before this look is seen by it
+	}
 	job, m, err := s.live(ctx, id, passed(cur)+1)
 	if err != nil {
 		return err
@@ -532,6 +541,9 @@ func (s *Store) moveTo(ctx context.Context, id string, cur *cpibv1.SequenceCurso
 			return nil
 		}
 		if keep && cur.GetState() == cpibv1.SequenceState_SEQUENCE_STATE_ACTIVE {
+			if s.handovers.appended(id) {
+				return s.moveTo(ctx, id, cur, rev, keep) // a job was left to this end during the look
+			}
 			s.cursors.ended(id, cur, rev)
 			s.dropSeq(ctx, cur.GetHeadSeq())
 			return nil
@@ -655,6 +667,18 @@ func (s *Store) ended(ctx context.Context, id string, rec *cpibv1.JobRecord, cac
 		}
 	}
 	return ErrConflict
+}
+
+// handoverDone finishes an end of a job of sequence id under way (see
+// handovers): a job appended meanwhile and left to it, but not seen by a
+// look at SEQ, is started now.
+func (s *Store) handoverDone(ctx context.Context, id string) {
+	if !s.handovers.finish(id) {
+		return
+	}
+	if err := s.kick(context.WithoutCancel(ctx), id); err != nil {
+		s.log().Warn("jobs: sequence not started yet; the repair pass starts it", "sequence", id, "err", err)
+	}
 }
 
 // endedAt is one try of ended from cursor c at rev: ErrConflict when the

@@ -75,3 +75,81 @@ func (cc *cursorCache) forget(id string) {
 	defer cc.mu.Unlock()
 	delete(cc.m, id)
 }
+
+// handovers tracks, per sequence, the ends of ordered jobs under way in
+// this process (from before the terminal record is written until the
+// sequence was moved on), so that a submit of the same process that
+// appended a job to SEQ and then finds the key's head ended leaves the
+// move to the end under way instead of racing it to the same
+// compare-and-set: it marks the key appended, and the end looks at SEQ
+// again before leaving the key idle, or starts the key itself when it
+// finishes without having looked. The zero value is ready.
+type handovers struct {
+	mu sync.Mutex
+	m  map[string]*handover
+}
+
+type handover struct {
+	ends     int  // ends under way
+	appended bool // a job was appended to SEQ meanwhile and left to them
+}
+
+// begin registers an end under way of a job of sequence id.
+func (h *handovers) begin(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[string]*handover{}
+	}
+	e := h.m[id]
+	if e == nil {
+		e = &handover{}
+		h.m[id] = e
+	}
+	e.ends++
+}
+
+// leave reports whether an end of sequence id is under way, and if so
+// marks the sequence appended: that end then sees the job (see look).
+func (h *handovers) leave(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.m[id]
+	if e == nil {
+		return false
+	}
+	e.appended = true
+	return true
+}
+
+// appended reports whether a job was left to the ends of sequence id
+// since the last call, and clears the mark: the caller looks at SEQ
+// again.
+func (h *handovers) appended(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.m[id]
+	if e == nil || !e.appended {
+		return false
+	}
+	e.appended = false
+	return true
+}
+
+// finish ends an end under way of sequence id; it reports whether a job
+// left to the ends is still unseen and no other end is under way: the
+// caller then starts the key.
+func (h *handovers) finish(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.m[id]
+	if e == nil {
+		return false
+	}
+	e.ends--
+	if e.ends > 0 {
+		return false
+	}
+	delete(h.m, id)
+	return e.appended
+}

@@ -486,3 +486,107 @@ func TestSequenceEndedHeadRetired(t *testing.T) {
 		t.Fatal("the next job did not claim the idle key")
 	}
 }
+
+// TestSequenceAppendLeftToEnd: a submit of the process that is ending
+// its key's head finds, after appending its job to SEQ, the head ended:
+// it leaves the move to that end instead of racing it (the job is not
+// queued when the submit returns), and the end, which looks at SEQ after
+// its record write, queues it once.
+func TestSequenceAppendLeftToEnd(t *testing.T) {
+	var (
+		e            *env
+		head         string
+		claimed      = make(chan struct{}) // the late submit decided to wait on SEQ
+		goOn         = make(chan struct{}) // the head's record is written
+		late         = make(chan jobs.Accepted, 1)
+		queuedBefore uint64
+	)
+	e = newEnv(t, jobs.Config{
+		Fault: func(subject string) jobs.Fault {
+			if strings.HasPrefix(subject, "cpib.seq.") {
+				close(claimed)
+				<-goOn
+			}
+			return jobs.NoFault
+		},
+		BeforeWrite: func(id, transition string) error {
+			if id == head && transition == jobs.TransitionSucceed {
+				go func() {
+					acc, err := e.store.Submit(ctxT(t), ordered("2", "K"))
+					if err != nil {
+						t.Error(err)
+					}
+					late <- acc
+				}()
+				<-claimed
+			}
+			return nil
+		},
+		AfterWrite: func(id, transition string) error {
+			if id == head && transition == jobs.TransitionSucceed {
+				close(goOn)
+				acc := <-late
+				if acc.Head {
+					t.Error("the late job claimed the key of a head that was running when it looked")
+				}
+				queuedBefore = jobMsgs(t, e)
+			}
+			return nil
+		},
+	})
+	ctx := ctxT(t)
+	head = mustSubmit(t, e, ordered("1", "K")).Record.GetId()
+	before := jobMsgs(t, e)
+	writes := cursorWrites(t, e)
+	succeed(t, e, head)
+	if queuedBefore != before {
+		t.Fatalf("the late submit queued its job itself (%d messages, want %d): it raced the end under way", queuedBefore, before)
+	}
+	if n := jobMsgs(t, e); n != before+1 {
+		t.Fatalf("%d queued messages after the head's end, want %d (the late job once)", n, before+1)
+	}
+	if w := cursorWrites(t, e) - writes; w != 1 {
+		t.Fatalf("%d cursor writes, want 1 (the move to the late job)", w)
+	}
+	q, err := e.store.GetSequence(ctx, natsx.SequenceID("acme", "orders", "K"))
+	if err != nil || q.Head == head || q.State != jobs.SequenceActive {
+		t.Fatalf("sequence %+v %v, want the late job as head", q, err)
+	}
+}
+
+// TestSequenceLeftToEndThatDidNotLook: a job left to an end under way of
+// its key that does not move the key (the end of a waiting job, not the
+// head) is started when that end finishes.
+func TestSequenceLeftToEndThatDidNotLook(t *testing.T) {
+	var (
+		e       *env
+		waiting string
+		next    atomic.Value
+	)
+	e = newEnv(t, jobs.Config{AfterWrite: func(id, transition string) error {
+		if id == waiting && transition == jobs.TransitionCancel && next.Load() == nil {
+			next.Store(mustSubmit(t, e, ordered("3", "K")).Record.GetId())
+		}
+		return nil
+	}})
+	ctx := ctxT(t)
+	head := mustSubmit(t, e, ordered("1", "K")).Record.GetId()
+	waiting = mustSubmit(t, e, ordered("2", "K")).Record.GetId()
+	// The head ends, but its process dies before moving the sequence on.
+	if _, _, err := e.store.Mutate(ctx, head, func(r *cpibv1.JobRecord) error {
+		r.Status = cpibv1.JobStatus_JOB_STATUS_SUCCEEDED
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Cancel(ctx, "acme", waiting, nil); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := next.Load().(string)
+	if id == "" {
+		t.Fatal("no submit during the waiting job's cancel")
+	}
+	if job, _ := queued(t, e, "acme", "orders"); job.GetId() != id {
+		t.Fatalf("queued %s, want the job left to the cancel %s", job.GetId(), id)
+	}
+}

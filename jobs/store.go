@@ -128,6 +128,8 @@ type Store struct {
 	queues *queueCache
 	// cursors caches ordered sequences' cursors (sequence_cache.go).
 	cursors cursorCache
+	// handovers tracks the ends of ordered jobs under way (sequence_cache.go).
+	handovers handovers
 }
 
 // NewStore returns a Store over the broker's JetStream resources.
