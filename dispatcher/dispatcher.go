@@ -116,18 +116,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// advertised and, as a backstop, at every ReconcileInterval.
 	g.Go(func() error { return d.queues.Run(gctx, d.cfg.ReconcileInterval, adv) })
 	err = g.Wait()
-	// The pullers stop (a long poll ends with its context) before the
-	// work drains, so that none outlives Run.
+	// The grace period counts from the stop, for the pullers and the jobs
+	// in flight alike. The pullers stop first (a long poll ends with its
+	// context; a job one still hands over after the drain began is handed
+	// back), and none outlives Run.
+	graceEnd := time.Now().Add(d.cfg.Grace)
 	d.queues.StopAll()
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Grace)
-	if !d.queues.Wait(wctx) {
-		d.cfg.Logger.Warn("dispatcher: pullers still running after the grace period")
-	}
+	wctx, wcancel := context.WithDeadline(context.WithoutCancel(ctx), graceEnd)
+	pullersDone := d.queues.Wait(wctx)
 	wcancel()
 	done := d.work.Drain()
 	select {
 	case <-done:
-	case <-time.After(d.cfg.Grace):
+	case <-time.After(time.Until(graceEnd)):
 		// Cancel what still runs; each job is handed back (NAK) so another
 		// dispatcher takes it at once. Wait for the hand-backs to be sent.
 		d.cfg.Logger.Warn("dispatcher: grace period over, releasing unfinished jobs")
@@ -136,6 +137,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-done:
 		case <-time.After(5 * time.Second):
 		}
+	}
+	if !pullersDone {
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if !d.queues.Wait(wctx) {
+			d.cfg.Logger.Warn("dispatcher: pullers still running after the grace period")
+		}
+		wcancel()
 	}
 	// Budgets in hand go back for the other dispatchers.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
