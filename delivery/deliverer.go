@@ -88,10 +88,10 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	g.Go(func() error { return d.fanout(gctx, fan) })
 	g.Go(func() error { return d.lanes.Run(gctx, d.cfg.ReconcileInterval, nil) })
 	err = g.Wait()
-	// The lanes end (a pull ends with its context) before the attempts in
+	// The lanes end (a pull within IdleWait) before the attempts in
 	// flight are waited for, so that none outlives Run.
 	d.lanes.StopAll()
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.IdleWait)
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.IdleWait+time.Second)
 	if !d.lanes.Wait(wctx) {
 		d.cfg.Logger.Warn("delivery: lanes still running at shutdown")
 	}

@@ -117,8 +117,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g.Go(func() error { return d.queues.Run(gctx, d.cfg.ReconcileInterval, adv) })
 	err = g.Wait()
 	// The grace period counts from the stop, for the pullers and the jobs
-	// in flight alike. The pullers stop first (a long poll ends with its
-	// context; a job one still hands over after the drain began is handed
+	// in flight alike. The pullers stop first (a long poll within
+	// IdleWait; a job one still hands over after the drain began is handed
 	// back), and none outlives Run.
 	graceEnd := time.Now().Add(d.cfg.Grace)
 	d.queues.StopAll()
@@ -139,7 +139,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 	if !pullersDone {
-		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.IdleWait+time.Second)
 		if !d.queues.Wait(wctx) {
 			d.cfg.Logger.Warn("dispatcher: pullers still running after the grace period")
 		}

@@ -149,10 +149,11 @@ func (p *puller) fetchNoWait(g *grant) (int, error) {
 // handed back to JetStream, where it waits; the loop then waits for the
 // budget before pulling again.
 func (p *puller) longPoll(ctx context.Context, c catalog.Client, f catalog.Flow) (int, error) {
-	// The poll ends with ctx: a shutdown does not wait out IdleWait.
-	fctx, fcancel := context.WithTimeout(ctx, p.d.cfg.IdleWait)
-	defer fcancel()
-	batch, err := p.cons.Fetch(1, jetstream.FetchContext(fctx))
+	// The poll runs its course (JetStream ends it): a pull the client
+	// stops reading first, by a context, can have a job in flight that
+	// then waits out its ack wait. A job that arrives after the stop is
+	// handed back below; a stop waits up to IdleWait.
+	batch, err := p.cons.Fetch(1, jetstream.FetchMaxWait(p.d.cfg.IdleWait))
 	if err != nil {
 		return 0, err
 	}

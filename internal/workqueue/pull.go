@@ -74,9 +74,10 @@ func (p *Puller) Run() {
 		case <-ctx.Done():
 			return
 		}
-		// The pull ends with ctx: a shutdown does not wait out IdleWait.
-		fctx, fcancel := context.WithTimeout(ctx, cfg.IdleWait)
-		batch, err := cfg.Consumer.Fetch(1, jetstream.FetchContext(fctx))
+		// The pull runs its course (JetStream ends it): a pull the client
+		// stops reading first, by a context, can have a message in flight
+		// that then waits out its ack wait. A stop waits up to IdleWait.
+		batch, err := cfg.Consumer.Fetch(1, jetstream.FetchMaxWait(cfg.IdleWait))
 		got := false
 		if err == nil {
 			for m := range batch.Messages() {
@@ -99,7 +100,6 @@ func (p *Puller) Run() {
 			}
 			err = batch.Error()
 		}
-		fcancel()
 		if got {
 			idleSince = cfg.Now()
 			backoff.Reset()
@@ -109,8 +109,7 @@ func (p *Puller) Run() {
 		switch {
 		case Gone(err):
 			return
-		case err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) &&
-			!errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		case err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil:
 			backoff.Wait(ctx)
 		case cfg.Now().Sub(idleSince) > cfg.IdleTTL && cfg.Retire(ctx, len(p.slots) > 0):
 			return
