@@ -235,10 +235,16 @@ func (ec *eventCounter) total() int {
 // record with the wanted status.
 func (r *rig) verify(ids []string, want cpibv1.JobStatus, deadline time.Duration) {
 	r.t.Helper()
-	kv, err := r.js.KeyValue(context.Background(), natsx.BucketJobs)
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	// Right after nodes come back the bucket lookup can time out while
+	// the cluster elects its leaders: look again until the deadline.
+	var kv jetstream.KeyValue
+	testkit.Eventually(r.t, deadline, "the jobs bucket reachable", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		kv, err = r.js.KeyValue(ctx, natsx.BucketJobs)
+		return err == nil
+	})
 	missing := func() (n int, first string) {
 		for _, id := range ids {
 			if r.events.count(id) == 0 {
